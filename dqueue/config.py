@@ -1,0 +1,123 @@
+"""One frozen settings object, read once from defaults < config file < environment < flags.
+
+The config file is TOML (Python's own tomllib), found at ``--config``, ``$DQUEUE_CONFIG`` or
+``./dqueue.toml``.  Every key can also be given as ``DQUEUE_<KEY>`` in the environment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_SQLITE_PATH = Path("var") / "dqueue.sqlite3"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""  # empty: SQLite file under ./var/
+    hostname: str = field(default_factory=socket.gethostname)
+    imports: tuple[str, ...] = ()
+    # Worker polling and batching.
+    sleep_delay: float = 0.05
+    batch_size: int = 10
+    prefetch_hold: float = 1.0  # seconds a claimed-but-unstarted job may wait before it is handed back
+    priority_refresh: float = 1.0  # seconds between refreshes of the set of pending priorities
+    # Crash safety.
+    heartbeat_interval: float = 10.0
+    stale_after: float = 60.0
+    grace_period: float = 30.0
+    kill_after: float = 10.0  # extra seconds a stuck job gets after being interrupted, before os._exit
+    # Defaults for jobs registered without their own values.
+    max_attempts: int = 25
+    max_run_time: float = 4 * 3600.0
+    backoff_base: float = 5.0
+    backoff_max: float = 6 * 3600.0
+    # Daemon mode.
+    pid_dir: str = "var/run"
+    log_dir: str = "var/log"
+    log_level: str = "INFO"
+    flag_dir: str = "var/flags"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with the given non-None values applied and validated."""
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return _validated(dataclasses.replace(self, **clean))
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        if kind == "float":
+            return float(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("boolean")
+            return int(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+
+
+def _validated(s: Settings) -> Settings:
+    positive = ("sleep_delay", "heartbeat_interval", "stale_after", "grace_period", "backoff_base",
+                "max_run_time", "priority_refresh")
+    for name in positive:
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    if s.batch_size < 1 or s.max_attempts < 1:
+        raise ConfigError("settings 'batch_size' and 'max_attempts' must be >= 1")
+    if s.stale_after <= 2 * s.heartbeat_interval:
+        raise ConfigError(
+            f"setting 'stale_after' ({s.stale_after}) must exceed twice 'heartbeat_interval' "
+            f"({s.heartbeat_interval}), or live workers would be reaped")
+    return s
+
+
+def load(config_file: str | None = None, environ: Mapping[str, str] | None = None,
+         **overrides: Any) -> Settings:
+    """Read the settings: defaults, then the config file, then DQUEUE_* variables, then overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get("DQUEUE_CONFIG")
+    if path is None and Path("dqueue.toml").is_file():
+        path = "dqueue.toml"
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _coerce(key, value)
+    for name in _FIELDS:
+        env_value = env.get(f"DQUEUE_{name.upper()}")
+        if env_value is not None and env_value != "":
+            values[name] = _coerce(name, env_value)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return _validated(Settings(**values))

@@ -1,0 +1,123 @@
+"""The process registry: workers register, heartbeat, deregister, and reap the dead.
+
+A worker's ``locked_by`` is its registry name, ``host:H pid:P proc:N``: delayed_job's
+``host:… pid:…`` that operators grep for, plus the registry id so that a recycled pid on the
+same host never inherits a dead process's locks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
+
+from .queue import cap_error, retry_on_deadlock
+from .schema import delayed_jobs as dj
+from .schema import dqueue_processes as procs
+from .schema import utcnow, utcnow_plus
+
+log = logging.getLogger("dqueue.reaper")
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ReapResult:
+    processes: list[str]
+    released: list[int]
+
+
+def register(engine: Engine, kind: str, hostname: str, pid: int,
+             queues: Sequence[str] = ()) -> Registration:
+    with engine.begin() as conn:
+        # The name needs the row id, which exists only after the insert: insert a unique
+        # placeholder, then set the real name in the same transaction.
+        placeholder = f"registering host:{hostname} pid:{pid} {id(conn)}"
+        result = conn.execute(insert(procs).values(
+            name=placeholder, kind=kind, hostname=hostname, pid=pid,
+            queues=",".join(queues) or None, started_at=utcnow(), last_heartbeat_at=utcnow()))
+        proc_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+        name = f"host:{hostname} pid:{pid} proc:{proc_id}"
+        conn.execute(update(procs).where(procs.c.id == proc_id).values(name=name))
+    return Registration(proc_id, name)
+
+
+def heartbeat(engine: Engine, reg: Registration) -> bool:
+    """Refresh our heartbeat; False if our row is gone (we were reaped as dead)."""
+    def run() -> int:
+        with engine.begin() as conn:
+            return conn.execute(update(procs).where(procs.c.id == reg.id)
+                                .values(last_heartbeat_at=utcnow())).rowcount
+    return retry_on_deadlock(run) == 1
+
+
+def deregister(engine: Engine, reg: Registration) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(procs).where(procs.c.id == reg.id))
+
+
+def reap(engine: Engine, stale_after: float) -> ReapResult:
+    """Release jobs whose lock holder has stopped heartbeating, and forget dead processes.
+
+    A released job goes back to the queue at once with its attempt still counted, so a job that
+    keeps killing its worker runs out of attempts instead of looping (delayed_job#415).  Only rows
+    locked more than ``stale_after`` ago are touched: a process that registered after we read
+    the registry cannot lose a claim it has just made.
+    """
+    cutoff = utcnow_plus(bindparam("neg", -stale_after))
+
+    def run() -> ReapResult:
+        with engine.begin() as conn:
+            live = {r[0] for r in conn.execute(
+                select(procs.c.name).where(procs.c.last_heartbeat_at >= cutoff))}
+            dead = [r[0] for r in conn.execute(
+                select(procs.c.name).where(procs.c.last_heartbeat_at < cutoff))]
+            locked = conn.execute(
+                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts)
+                .where(dj.c.failed_at.is_(None), dj.c.locked_at.is_not(None),
+                       dj.c.locked_at < cutoff)).all()
+            released = []
+            for row in locked:
+                if row.locked_by in live:
+                    continue
+                note = (f"released by the reaper: lock holder {row.locked_by!r} stopped "
+                        f"heartbeating during attempt {row.attempts}")
+                n = conn.execute(
+                    update(dj).where(dj.c.id == row.id, dj.c.locked_at == row.locked_at,
+                                     _same_holder(row.locked_by))
+                    .values(locked_at=None, locked_by=None, last_error=cap_error(note),
+                            run_at=utcnow(), updated_at=utcnow())).rowcount
+                if n:
+                    released.append(int(row.id))
+            if dead:
+                conn.execute(delete(procs).where(procs.c.name.in_(dead),
+                                                 procs.c.last_heartbeat_at < cutoff))
+        return ReapResult(dead, released)
+    result = retry_on_deadlock(run)
+    for name in result.processes:
+        log.warning("reaper.process_dead process=%r", name)
+    for job_id in result.released:
+        log.warning("reaper.job_released id=%s", job_id)
+    return result
+
+
+def _same_holder(locked_by: str | None) -> Any:
+    return dj.c.locked_by.is_(None) if locked_by is None else dj.c.locked_by == locked_by
+
+
+def list_processes(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(procs, utcnow().label("now")).order_by(procs.c.id)).all()
+    out = []
+    for r in rows:
+        d = dict(r._mapping)
+        now: dt.datetime = d.pop("now")
+        d["heartbeat_age"] = (now - d["last_heartbeat_at"]).total_seconds()
+        out.append(d)
+    return out

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from .queue import cap_error, retry_on_deadlock
 from .schema import delayed_jobs as dj
@@ -82,24 +82,47 @@ def reap(engine: Engine, stale_after: float) -> ReapResult:
                 select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts)
                 .where(dj.c.failed_at.is_(None), dj.c.locked_at.is_not(None),
                        dj.c.locked_at < cutoff)).all()
-            released = []
-            for row in locked:
-                if row.locked_by in live:
-                    continue
-                note = (f"released by the reaper: lock holder {row.locked_by!r} stopped "
-                        f"heartbeating during attempt {row.attempts}")
-                n = conn.execute(
-                    update(dj).where(dj.c.id == row.id, dj.c.locked_at == row.locked_at,
-                                     _same_holder(row.locked_by))
-                    .values(locked_at=None, locked_by=None, last_error=cap_error(note),
-                            run_at=utcnow(), updated_at=utcnow())).rowcount
-                if n:
-                    released.append(int(row.id))
+            released = _release(conn, [r for r in locked if r.locked_by not in live],
+                                "stopped heartbeating")
             if dead:
                 conn.execute(delete(procs).where(procs.c.name.in_(dead),
                                                  procs.c.last_heartbeat_at < cutoff))
         return ReapResult(dead, released)
-    result = retry_on_deadlock(run)
+    return _logged(retry_on_deadlock(run))
+
+
+def release_exited(engine: Engine, hostname: str, pid: int, how: str) -> ReapResult:
+    """A supervisor saw its child exit: hand back the child's jobs now, not a heartbeat later."""
+    def run() -> ReapResult:
+        with engine.begin() as conn:
+            names = [r[0] for r in conn.execute(
+                select(procs.c.name).where(procs.c.hostname == hostname, procs.c.pid == pid))]
+            if not names:
+                return ReapResult([], [])
+            locked = conn.execute(
+                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts)
+                .where(dj.c.locked_by.in_(names))).all()
+            released = _release(conn, locked, how)
+            conn.execute(delete(procs).where(procs.c.name.in_(names)))
+        return ReapResult(names, released)
+    return _logged(retry_on_deadlock(run))
+
+
+def _release(conn: Connection, rows: Sequence[Any], how: str) -> list[int]:
+    released = []
+    for row in rows:
+        note = f"released: lock holder {row.locked_by!r} {how} during attempt {row.attempts}"
+        n = conn.execute(
+            update(dj).where(dj.c.id == row.id, dj.c.locked_at == row.locked_at,
+                             _same_holder(row.locked_by))
+            .values(locked_at=None, locked_by=None, last_error=cap_error(note),
+                    run_at=utcnow(), updated_at=utcnow())).rowcount
+        if n:
+            released.append(int(row.id))
+    return released
+
+
+def _logged(result: ReapResult) -> ReapResult:
     for name in result.processes:
         log.warning("reaper.process_dead process=%r", name)
     for job_id in result.released:

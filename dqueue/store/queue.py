@@ -199,16 +199,18 @@ def fail(engine: Engine, job: ClaimedJob, error: str, retry_in: float | None) ->
     return retry_on_deadlock(run) == 1
 
 
-def release(engine: Engine, jobs: Sequence[ClaimedJob], note: str | None = None) -> int:
-    """Hand claimed jobs back unrun (shutdown, prefetch): the attempt they were charged is returned."""
+def release(engine: Engine, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> int:
+    """Hand claimed jobs back unrun or not yet due: the attempt they were charged is returned.
+
+    Used on shutdown, for prefetched jobs a long job would hold up, and for ``Reschedule``.
+    """
+    values: dict[str, Any] = {"locked_at": None, "locked_by": None, "attempts": dj.c.attempts - 1,
+                              "updated_at": utcnow()}
+    if delay > 0:
+        values["run_at"] = utcnow_plus(bindparam("delay", delay))
+
     def run() -> int:
-        n = 0
         with engine.begin() as conn:
-            for job in jobs:
-                values: dict[str, Any] = {"locked_at": None, "locked_by": None,
-                                          "attempts": dj.c.attempts - 1, "updated_at": utcnow()}
-                if note is not None:
-                    values["last_error"] = note
-                n += conn.execute(update(dj).where(*_mine(job)).values(**values)).rowcount
-        return n
+            return sum(conn.execute(update(dj).where(*_mine(job)).values(**values)).rowcount
+                       for job in jobs)
     return retry_on_deadlock(run) if jobs else 0

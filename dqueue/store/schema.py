@@ -42,6 +42,7 @@ delayed_jobs = Table(
     Index("delayed_jobs_locked_by", "locked_by"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
+    sqlite_autoincrement=True,  # never reuse an id: ids name jobs and processes in logs and locks
 )
 
 dqueue_processes = Table(
@@ -57,6 +58,7 @@ dqueue_processes = Table(
     Index("dqueue_processes_heartbeat", "last_heartbeat_at"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
+    sqlite_autoincrement=True,  # never reuse an id: ids name jobs and processes in logs and locks
 )
 
 

@@ -1,0 +1,1 @@
+"""``dqueue jobs …`` (to be written)."""

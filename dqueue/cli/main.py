@@ -1,0 +1,137 @@
+"""The ``dqueue`` command: thin click commands that parse options, call one function, print."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import click
+
+from .. import client
+from ..store import SchemaError, migrate
+from ..worker import run_pool
+from .common import AppContext, emit_json, global_options, make_context
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None,
+        imports: tuple[str, ...], log_level: str | None) -> None:
+    """dqueue: a database-backed delayed-job queue (the delayed_jobs table, MariaDB or SQLite).
+
+    Settings come from --config FILE (TOML), DQUEUE_* environment variables and these options;
+    with none, the database is the SQLite file var/dqueue.sqlite3.
+    """
+    ctx.obj = make_context(config_file, database_url, imports, log_level)
+
+
+@cli.group()
+def db() -> None:
+    """Create, upgrade and inspect the schema."""
+
+
+@db.command("init")
+@click.pass_obj
+def db_init(app: AppContext) -> None:
+    """Create the tables or upgrade them to this version's schema. Safe to run again."""
+    try:
+        before, after = migrate.upgrade(app.engine)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    url = app.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"schema already at revision {after} ({url})")
+    else:
+        click.echo(f"schema upgraded from {before or 'nothing'} to revision {after} ({url})")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def db_status(app: AppContext, as_json: bool) -> None:
+    """Show the schema revision; exit 1 if 'dqueue db init' is needed."""
+    current, head = migrate.current_revision(app.engine), migrate.head_revision()
+    if as_json:
+        emit_json({"current": current, "head": head, "up_to_date": current == head})
+    else:
+        click.echo(f"current revision: {current or 'none'}; this dqueue needs: {head}")
+    sys.exit(0 if current == head else 1)
+
+
+def parse_run_at(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-23T14:00:00Z)",
+                                 param_hint="--run-at") from None
+    return client.to_utc_naive(when)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--args", "args_json", default="{}", show_default=True, help="Job arguments, a JSON object.")
+@click.option("--queue", help="Queue name [default: the job's registered queue].")
+@click.option("--priority", type=int, help="Lower runs first [default: the job's registered priority].")
+@click.option("--run-at", help="Earliest start, ISO 8601; without a zone it is UTC [default: now].")
+@click.option("--force", is_flag=True, help="Enqueue even if NAME is not registered in this process.")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"id\": …} as JSON.")
+@click.pass_obj
+def enqueue(app: AppContext, name: str, args_json: str, queue: str | None, priority: int | None,
+            run_at: str | None, force: bool, as_json: bool) -> None:
+    """Add job NAME to the queue and print its id."""
+    try:
+        args = json.loads(args_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
+    if not isinstance(args, dict):
+        raise click.BadParameter("must be a JSON object, e.g. '{\"path\": \"/tmp/x\"}'", param_hint="--args")
+    when = parse_run_at(run_at)
+    app.checked_engine()
+    try:
+        job_id = client.Client(app.settings, engine=app.engine).enqueue(
+            name, args, queue=queue, priority=priority, run_at=when, check=not force)
+    except client.UnknownJobError as exc:
+        raise click.ClickException(f"{exc}; load its module with --import MODULE, or use --force") from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        emit_json({"id": job_id})
+    else:
+        click.echo(job_id)
+
+
+@cli.command()
+@click.option("-n", "--number", "count", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes under one supervisor.")
+@click.option("--queues", "--queue", "queues", help="Comma-separated queues to work [default: all].")
+@click.option("--min-priority", type=int, help="Only jobs with priority >= this.")
+@click.option("--max-priority", type=int, help="Only jobs with priority <= this.")
+@click.option("--sleep-delay", type=float, help="Seconds between polls when idle [default 0.05].")
+@click.option("--batch-size", type=click.IntRange(1, 1000), help="Jobs claimed per poll [default 10].")
+@click.option("--grace-period", type=float, help="Seconds a running job gets to finish on SIGTERM [default 30].")
+@click.option("--burst", is_flag=True, help="Run what is runnable now, then exit 0 (future jobs do not hold it).")
+@click.pass_obj
+def worker(app: AppContext, count: int, queues: str | None, min_priority: int | None,
+           max_priority: int | None, sleep_delay: float | None, batch_size: int | None,
+           grace_period: float | None, burst: bool) -> None:
+    """Run a supervisor and N worker processes in the foreground.
+
+    SIGTERM or SIGINT: stop claiming, let running jobs finish within the grace period, hand back
+    the rest, exit 0.  A worker that dies is replaced; the supervisor exits 1 if they keep dying.
+    """
+    settings = app.settings.replace(sleep_delay=sleep_delay, batch_size=batch_size,
+                                    grace_period=grace_period)
+    queue_list = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
+    try:
+        code = run_pool(settings, count, queue_list, min_priority, max_priority, burst)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
+
+
+def main() -> None:
+    from . import demo, inspect  # noqa: F401  (they add their commands to the group)
+    cli(prog_name="dqueue")

@@ -1,0 +1,113 @@
+"""Enqueueing from Python: one call, optionally inside the caller's own transaction, or in bulk."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, Engine
+
+from . import config, jobs
+from .store import NewJob, make_engine
+from .store import queue as store_queue
+
+
+class UnknownJobError(LookupError):
+    """The job name is not registered in this process (import its module, or pass check=False)."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job for ``enqueue_many``; None means the registered job's default."""
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    priority: int | None = None
+    run_at: dt.datetime | None = None
+
+
+def to_utc_naive(when: dt.datetime | None) -> dt.datetime | None:
+    """Stored times are naive UTC; aware datetimes are converted, naive ones taken as UTC."""
+    if when is None or when.tzinfo is None:
+        return when
+    return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def build(spec: JobSpec, check: bool = True) -> NewJob:
+    """Validate a JobSpec and turn it into the row to insert; ValueError/UnknownJobError if bad."""
+    jobdef = jobs.get(spec.name)
+    if jobdef is None and check:
+        known = ", ".join(jobs.registered()) or "none"
+        raise UnknownJobError(f"unknown job {spec.name!r} (registered here: {known})")
+    queue = spec.queue if spec.queue is not None else (jobdef.queue if jobdef else "default")
+    priority = spec.priority if spec.priority is not None else (jobdef.priority if jobdef else 0)
+    if not queue or len(queue) > 255:
+        raise ValueError("queue must be a non-empty name of at most 255 characters")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(f"priority must be an integer, got {priority!r}")
+    return NewJob(jobs.encode_handler(spec.name, spec.args), queue, priority, to_utc_naive(spec.run_at))
+
+
+def _as_connection(connection: Any) -> Connection:
+    """Accept a SQLAlchemy Connection, or an ORM Session (its current connection)."""
+    if isinstance(connection, Connection):
+        return connection
+    if hasattr(connection, "connection") and callable(connection.connection):
+        return connection.connection()  # type: ignore[no-any-return]
+    raise TypeError("connection must be a SQLAlchemy Connection or Session")
+
+
+class Client:
+    """Enqueues jobs into one database."""
+
+    def __init__(self, settings: config.Settings | None = None, *, engine: Engine | None = None) -> None:
+        self.settings = settings or config.load()
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.resolved_database_url())
+        return self._engine
+
+    def enqueue(self, name: str, args: dict[str, Any] | None = None, *, queue: str | None = None,
+                priority: int | None = None, run_at: dt.datetime | None = None,
+                connection: Any = None, check: bool = True) -> int:
+        """Add one job and return its id.
+
+        With ``connection`` (a Connection or Session of the same database) the row is written in
+        the caller's transaction and commits or rolls back with it; otherwise it commits at once.
+        """
+        row = build(JobSpec(name, args or {}, queue, priority, run_at), check)
+        if connection is not None:
+            return store_queue.enqueue(_as_connection(connection), row)
+        with self.engine.begin() as conn:
+            return store_queue.enqueue(conn, row)
+
+    def enqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None,
+                     check: bool = True) -> list[int]:
+        """Add many jobs in one transaction; all or none are written. Ids in the order given."""
+        rows = [build(s, check) for s in specs]
+        if connection is not None:
+            return store_queue.enqueue_many(_as_connection(connection), rows)
+        with self.engine.begin() as conn:
+            return store_queue.enqueue_many(conn, rows)
+
+
+_default: Client | None = None
+
+
+def default_client() -> Client:
+    global _default
+    if _default is None:
+        _default = Client()
+    return _default
+
+
+def enqueue(name: str, args: dict[str, Any] | None = None, **options: Any) -> int:
+    """``Client.enqueue`` on the database of the default settings (config file, environment)."""
+    return default_client().enqueue(name, args, **options)
+
+
+def enqueue_many(specs: Iterable[JobSpec], **options: Any) -> list[int]:
+    return default_client().enqueue_many(specs, **options)

@@ -1,0 +1,248 @@
+"""One worker process: claim, run, record, repeat.
+
+Signal handlers only set ``stop_requested_at``; the loop notices it between jobs and polls, and
+the monitor thread enforces the grace period for a job that is still running.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import select
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+from setproctitle import setproctitle
+from sqlalchemy.exc import DBAPIError
+
+from .. import jobs
+from ..config import Settings
+from ..store import make_engine, processes, queue
+from ..store.queue import ClaimedJob
+from . import executor
+from .executor import Outcome
+from .monitor import Monitor, _short
+
+log = logging.getLogger("dqueue.worker")
+T = TypeVar("T")
+
+
+@dataclass
+class Running:
+    job: ClaimedJob
+    name: str
+    jobdef: jobs.JobDef | None
+    max_attempts: int
+    started: float
+    deadline: float
+    recorded: bool = field(default=False)
+
+
+class Worker:
+    Running = Running
+
+    def __init__(self, settings: Settings, queues: Sequence[str] = (), min_priority: int | None = None,
+                 max_priority: int | None = None, burst: bool = False) -> None:
+        self.settings = settings
+        self.queues = tuple(queues)
+        self.min_priority = min_priority
+        self.max_priority = max_priority
+        self.burst = burst
+        self.engine = make_engine(settings.resolved_database_url(), pool_size=2, max_overflow=2)
+        self.interrupter = executor.Interrupter()
+        self.stop_requested_at: float | None = None
+        self.lost_registration = False
+        self.current: Running | None = None
+        self.pending: list[ClaimedJob] = []
+        self._lock = threading.Lock()  # guards pending and Running.recorded
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._db_failures = 0
+        self.registration: processes.Registration
+        self.name = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        self.registration = self._until_db(lambda: processes.register(
+            self.engine, "worker", self.settings.hostname, os.getpid(), self.queues), "register")
+        self.name = self.registration.name
+        claimer = queue.Claimer(self.engine, self.name, self.queues, self.min_priority,
+                                self.max_priority, self.settings.priority_refresh)
+        monitor = Monitor(self)
+        monitor.start()
+        log.info("worker.start process=%r queues=%s burst=%s", self.name,
+                 ",".join(self.queues) or "*", self.burst)
+        try:
+            while self.stop_requested_at is None:
+                self._title("idle")
+                batch = self._claim(claimer)
+                if batch is None:
+                    continue
+                if not batch:
+                    if self.burst:
+                        log.info("worker.burst_done process=%r: no runnable job left", self.name)
+                        break
+                    self._sleep(self.settings.sleep_delay * random.uniform(0.8, 1.2))
+                    continue
+                self._run_batch(batch)
+        finally:
+            monitor.stop()
+            self.release_pending("worker stopping")
+            self._deregister()
+        log.info("worker.stop process=%r", self.name)
+        return 0
+
+    def request_stop(self, lost: bool = False) -> None:
+        """Ask the loop to stop after the current job; safe from a signal handler (sets flags)."""
+        if lost:
+            self.lost_registration = True
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def _install_signals(self) -> None:
+        def on_signal(signum: int, frame: Any) -> None:
+            self.request_stop()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.interrupter.install()
+
+    def _deregister(self) -> None:
+        try:
+            processes.deregister(self.engine, self.registration)
+        except DBAPIError as exc:
+            log.warning("worker.deregister_failed process=%r error=%s", self.name, _short(exc))
+
+    # -- claiming ----------------------------------------------------------------------------
+    def _claim(self, claimer: queue.Claimer) -> list[ClaimedJob] | None:
+        try:
+            jobs_ = claimer.claim(self.settings.batch_size)
+        except DBAPIError as exc:
+            self._db_unavailable(exc, "claim")
+            return None
+        self._db_failures = 0
+        return jobs_
+
+    def _db_unavailable(self, exc: BaseException, what: str) -> None:
+        self._db_failures += 1
+        delay = min(0.25 * 2 ** (self._db_failures - 1), 30.0) * random.uniform(0.8, 1.2)
+        log.warning("db.unavailable during=%s retry_in=%.2fs error=%s", what, delay, _short(exc))
+        self._sleep(delay)
+
+    def _until_db(self, fn: Callable[[], T], what: str, give_up: Callable[[], bool] = lambda: False) -> T | None:
+        """Call ``fn`` until the database answers (reconnecting with backoff), or ``give_up()``."""
+        while True:
+            try:
+                result = fn()
+                self._db_failures = 0
+                return result
+            except DBAPIError as exc:
+                if give_up():
+                    log.error("db.gave_up during=%s error=%s", what, _short(exc))
+                    return None
+                self._db_unavailable(exc, what)
+
+    def _sleep(self, seconds: float) -> None:
+        readable, _, _ = select.select([self._wake_r], [], [], seconds)
+        if readable:
+            self._wake_r.recv(4096)
+
+    # -- running -----------------------------------------------------------------------------
+    def _run_batch(self, batch: list[ClaimedJob]) -> None:
+        with self._lock:
+            self.pending = list(batch)
+        while self.stop_requested_at is None:
+            with self._lock:
+                if not self.pending:
+                    return
+                job = self.pending.pop(0)
+            self._execute(job)
+
+    def release_pending(self, why: str) -> None:
+        with self._lock:
+            pending, self.pending = self.pending, []
+        if pending:
+            n = self._until_db(lambda: queue.release(self.engine, pending), "release",
+                               give_up=self._past_grace)
+            log.info("worker.released count=%s ids=%s why=%r", n, [j.id for j in pending], why)
+
+    def _execute(self, job: ClaimedJob) -> None:
+        s = self.settings
+        try:
+            jobdef, args = jobs.resolve(job.handler)
+        except jobs.HandlerError as exc:
+            running = Running(job, "?", None, s.max_attempts, time.monotonic(), float("inf"))
+            self.record(running, Outcome("failed", f"HandlerError: {exc}"))
+            return
+        max_attempts = jobdef.retry.max_attempts or s.max_attempts
+        now = time.monotonic()
+        running = Running(job, jobdef.name, jobdef, max_attempts, now,
+                          now + (jobdef.max_run_time or s.max_run_time))
+        if job.attempts > max_attempts:
+            # Reachable only when earlier attempts died with their worker (killed, OOM): a job
+            # that kills its worker must not be retried for ever (delayed_job#415).
+            self.record(running, Outcome("failed", f"gave up: attempt {job.attempts} exceeds "
+                        f"max_attempts {max_attempts}; the last attempt(s) lost their worker"))
+            return
+        self._title(f"running job {job.id} ({jobdef.name}) since {time.strftime('%H:%M:%S')}")
+        log.debug("job.start id=%s job=%s queue=%s attempt=%s/%s", job.id, jobdef.name, job.queue,
+                  job.attempts, max_attempts)
+        self.current = running
+        try:
+            outcome = executor.run(jobdef, args, self.interrupter)
+        finally:
+            self.current = None
+        self.record(running, outcome)
+
+    def record(self, running: Running, outcome: Outcome) -> None:
+        """Write a job's outcome once, retrying through a database outage."""
+        with self._lock:
+            if running.recorded:
+                return
+            running.recorded = True
+        job, elapsed = running.job, time.monotonic() - running.started
+        kind, delay = outcome.kind, outcome.delay
+        if kind == "retry" and job.attempts >= running.max_attempts:
+            kind = "failed"
+        if kind == "retry":
+            policy = running.jobdef.retry if running.jobdef else jobs.RetryPolicy()
+            delay = policy.delay(job.attempts, self.settings.backoff_base, self.settings.backoff_max)
+        action: Callable[[], bool | int] = {
+            "done": lambda: queue.finish(self.engine, job),
+            "retry": lambda: queue.fail(self.engine, job, outcome.error, delay),
+            "failed": lambda: queue.fail(self.engine, job, outcome.error, None),
+            "release": lambda: queue.release(self.engine, [job]),
+            "reschedule": lambda: queue.release(self.engine, [job], delay),
+        }[kind]
+        ok = self._until_db(action, f"record {kind} of job {job.id}", give_up=self._past_grace)
+        ids = f"id={job.id} job={running.name} queue={job.queue} attempt={job.attempts}/{running.max_attempts}"
+        if not ok:
+            log.warning("job.lock_lost %s outcome=%s: this worker no longer holds the job, so its "
+                        "outcome was not recorded (it may run again)", ids, kind)
+        elif kind == "done":
+            log.info("job.done %s seconds=%.4f", ids, elapsed)
+        elif kind == "retry":
+            log.warning("job.failed %s retry_in=%.1fs error=%s", ids, delay, _last_line(outcome.error))
+        elif kind == "failed":
+            log.error("job.failed_permanently %s error=%s", ids, _last_line(outcome.error))
+        else:
+            log.info("job.%s %s delay=%.1fs note=%s", kind, ids, delay, outcome.error)
+
+    def _past_grace(self) -> bool:
+        started = self.stop_requested_at
+        return started is not None and time.monotonic() > started + self.settings.grace_period
+
+    def _title(self, what: str) -> None:
+        setproctitle(f"dqueue worker {self.name}: {what}")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else ""

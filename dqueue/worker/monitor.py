@@ -1,0 +1,108 @@
+"""The worker's background thread: heartbeat, reaper, and the watchdog over the running job.
+
+It runs on its own database connection, so a job that runs for hours keeps its process alive
+in the registry, and it is the only place that decides to interrupt a job (timeout or the end of
+the shutdown grace period) or, as a last resort, to end the process.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import DBAPIError
+
+from ..store import processes
+
+if TYPE_CHECKING:
+    from .loop import Worker
+
+log = logging.getLogger("dqueue.worker")
+TICK = 0.1
+
+
+class Monitor(threading.Thread):
+    def __init__(self, worker: "Worker") -> None:
+        super().__init__(name="dqueue-monitor", daemon=True)
+        self.worker = worker
+        self._done = threading.Event()
+        s = worker.settings
+        now = time.monotonic()
+        self._next_heartbeat = now + s.heartbeat_interval
+        # The first reap comes soon after start, so jobs of a worker that died just before a
+        # restart come back quickly; later ones are spread out with jitter.
+        self._next_reap = now + random.uniform(0.5, 1.5)
+        self._interrupted_at: float | None = None
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def run(self) -> None:
+        while not self._done.wait(TICK):
+            now = time.monotonic()
+            if now >= self._next_heartbeat:
+                self._heartbeat()
+                self._next_heartbeat = now + self.worker.settings.heartbeat_interval
+            if now >= self._next_reap:
+                self._reap()
+                self._next_reap = now + self.worker.settings.heartbeat_interval * random.uniform(0.8, 1.2)
+            self._watch(now)
+
+    def _heartbeat(self) -> None:
+        w = self.worker
+        try:
+            if not processes.heartbeat(w.engine, w.registration):
+                log.error("worker.reaped process=%r: our registry row is gone (we were taken for "
+                          "dead); stopping so the supervisor starts a fresh worker", w.name)
+                w.request_stop(lost=True)
+        except DBAPIError as exc:
+            log.warning("worker.heartbeat_failed process=%r error=%s", w.name, _short(exc))
+
+    def _reap(self) -> None:
+        try:
+            processes.reap(self.worker.engine, self.worker.settings.stale_after)
+        except DBAPIError as exc:
+            log.warning("reaper.failed error=%s", _short(exc))
+
+    def _watch(self, now: float) -> None:
+        w = self.worker
+        current = w.current
+        if current is None:
+            self._interrupted_at = None
+            return
+        if w.pending and now - current.started > w.settings.prefetch_hold:
+            w.release_pending("held behind a long job")
+        if self._interrupted_at is None:
+            reason = None
+            if now >= current.deadline:
+                reason = "timeout"
+            elif w.stop_requested_at is not None and now >= w.stop_requested_at + w.settings.grace_period:
+                reason = "shutdown"
+            if reason:
+                log.warning("job.interrupt id=%s job=%s reason=%s", current.job.id, current.name, reason)
+                self._interrupted_at = now
+                w.interrupter.interrupt(reason)
+        elif now >= self._interrupted_at + w.settings.kill_after:
+            self._hard_exit(current)
+
+    def _hard_exit(self, current: "Worker.Running") -> None:  # type: ignore[name-defined]
+        """The job ignored its interruption: record the outcome ourselves and end the process."""
+        w = self.worker
+        reason = w.interrupter.reason or "timeout"
+        log.error("job.stuck id=%s job=%s reason=%s: the job did not stop %.0fs after being "
+                  "interrupted; ending the worker process", current.job.id, current.name, reason,
+                  w.settings.kill_after)
+        from .executor import Outcome
+        if reason == "shutdown":
+            w.record(current, Outcome("release", "stuck at shutdown"))
+            os._exit(0)
+        w.record(current, Outcome("retry", "JobTimeout: ran longer than max_run_time and did not "
+                                           "stop when interrupted; its worker was ended"))
+        os._exit(70)
+
+
+def _short(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0][:300]

@@ -1,0 +1,113 @@
+"""The storage verbs on a real database: enqueue, claim, finish, fail, release, order, locks."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import Engine
+
+from dqueue import client, jobs
+from dqueue.store import NewJob, queue
+from dqueue.store.queue import Claimer
+from tests.helpers import execute, job_rows, rows, scalar
+
+
+def _enqueue(engine: Engine, n: int = 1, **kw: object) -> list[int]:
+    with engine.begin() as conn:
+        return queue.enqueue_many(conn, [NewJob(jobs.encode_handler("t.x", {"i": i}), **kw)  # type: ignore[arg-type]
+                                         for i in range(n)])
+
+
+def test_enqueue_writes_delayed_job_columns(engine: Engine) -> None:
+    (job_id,) = _enqueue(engine, queue="mail", priority=3)
+    row = job_rows(engine)[job_id]
+    assert json.loads(row["handler"]) == {"job": "t.x", "args": {"i": 0}}
+    assert (row["priority"], row["attempts"], row["queue"]) == (3, 0, "mail")
+    assert row["locked_at"] is None and row["locked_by"] is None and row["failed_at"] is None
+    assert row["run_at"] is not None and row["created_at"] is not None
+
+
+def test_bulk_enqueue_returns_ids_in_order(engine: Engine) -> None:
+    ids = _enqueue(engine, 50)
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    got = {r.id: json.loads(r.handler)["args"]["i"] for r in rows(engine, "SELECT id, handler FROM delayed_jobs")}
+    assert [got[i] for i in ids] == list(range(50))
+
+
+def test_claim_orders_by_priority_then_run_at_and_counts_attempts(engine: Engine) -> None:
+    past = dt.datetime.utcnow() - dt.timedelta(minutes=5)
+    late = _enqueue(engine, priority=5)[0]
+    early = _enqueue(engine, priority=5, run_at=past)[0]
+    urgent = _enqueue(engine, priority=-2)[0]
+    claimed = Claimer(engine, "w1").claim(10)
+    assert [j.id for j in claimed] == [urgent, early, late]
+    assert all(j.attempts == 1 for j in claimed)
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs WHERE locked_by = 'w1' AND attempts = 1") == 3
+    assert Claimer(engine, "w2").claim(10) == []
+
+
+def test_future_and_failed_rows_are_not_claimed(engine: Engine) -> None:
+    _enqueue(engine, 3, run_at=dt.datetime.utcnow() + dt.timedelta(hours=1))
+    failed = _enqueue(engine)[0]
+    execute(engine, "UPDATE delayed_jobs SET failed_at = created_at WHERE id = :i", i=failed)
+    assert Claimer(engine, "w").claim(10) == []
+
+
+def test_queue_and_priority_filters(engine: Engine) -> None:
+    a = _enqueue(engine, queue="a", priority=1)[0]
+    b = _enqueue(engine, queue="b", priority=9)[0]
+    assert [j.id for j in Claimer(engine, "w", queues=["b"]).claim(5)] == [b]
+    assert [j.id for j in Claimer(engine, "w", max_priority=1).claim(5)] == [a]
+
+
+def test_finish_deletes_only_with_the_lock(engine: Engine) -> None:
+    _enqueue(engine, 2)
+    first, second = Claimer(engine, "w1").claim(2)
+    assert queue.finish(engine, first)
+    # Someone else took the second job meanwhile (e.g. the reaper released it and w2 claimed it).
+    execute(engine, "UPDATE delayed_jobs SET locked_by = 'w2' WHERE id = :i", i=second.id)
+    assert not queue.finish(engine, second)
+    assert [r.id for r in rows(engine, "SELECT id FROM delayed_jobs")] == [second.id]
+
+
+def test_fail_reschedules_or_fails_permanently(engine: Engine) -> None:
+    _enqueue(engine, 2)
+    retry, dead = Claimer(engine, "w").claim(2)
+    assert queue.fail(engine, retry, "boom\nTraceback", 3600)
+    assert queue.fail(engine, dead, "x" * 100_000, None)
+    r = job_rows(engine)[retry.id]
+    assert r["failed_at"] is None and r["locked_at"] is None and r["last_error"] == "boom\nTraceback"
+    assert r["run_at"] > dt.datetime.utcnow() + dt.timedelta(minutes=50)
+    d = job_rows(engine)[dead.id]
+    assert d["failed_at"] is not None and len(d["last_error"]) <= queue.LAST_ERROR_MAX
+    assert "characters cut" in d["last_error"]
+    assert Claimer(engine, "w").claim(5) == []
+
+
+def test_release_returns_the_attempt(engine: Engine) -> None:
+    _enqueue(engine, 3)
+    claimed = Claimer(engine, "w").claim(3)
+    assert queue.release(engine, claimed) == 3
+    assert scalar(engine, "SELECT SUM(attempts) FROM delayed_jobs") == 0
+    assert len(Claimer(engine, "w").claim(3)) == 3
+
+
+def test_enqueue_joins_the_callers_transaction(engine: Engine) -> None:
+    jobs.job("t.joined")(lambda: None)
+    c = client.Client(engine=engine)
+    with pytest.raises(RuntimeError):
+        with engine.begin() as conn:
+            c.enqueue("t.joined", connection=conn)
+            raise RuntimeError("the application's transaction fails")
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 0
+    with engine.begin() as conn:
+        job_id = c.enqueue("t.joined", connection=conn)
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs WHERE id = :i", i=job_id) == 1
+
+
+def test_times_are_utc_with_microseconds_from_the_database_clock(engine: Engine) -> None:
+    _enqueue(engine, 20)
+    stamps = [r["created_at"] for r in job_rows(engine).values()]
+    assert any(s.microsecond for s in stamps)
+    assert all(abs((s - dt.datetime.utcnow()).total_seconds()) < 60 for s in stamps)

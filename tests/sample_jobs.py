@@ -1,0 +1,87 @@
+"""Jobs the tests run through the real worker (``--import tests.sample_jobs``).
+
+Each job appends lines to a file named in its args, so a test can see exactly what ran, how
+often, and in which process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import dqueue
+
+
+def _append(path: str, line: str) -> None:
+    # One short write with O_APPEND is atomic between processes, so lines never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@dqueue.job("t.record")
+def record(path: str, token: str) -> None:
+    _append(path, f"{token} {os.getpid()}")
+
+
+@dqueue.job("t.slow_record")
+def slow_record(path: str, token: str, seconds: float) -> None:
+    _append(path, f"start {token} {os.getpid()}")
+    time.sleep(seconds)
+    _append(path, f"end {token} {os.getpid()}")
+
+
+@dqueue.job("t.fail", max_attempts=3, backoff_base=0.05, backoff_max=0.2)
+def fail(path: str) -> None:
+    _append(path, "try")
+    raise RuntimeError("this job always fails")
+
+
+@dqueue.job("t.permanent")
+def permanent(path: str) -> None:
+    _append(path, "try")
+    raise dqueue.PermanentError("bad input that a retry will not fix")
+
+
+@dqueue.job("t.hang", max_run_time=1.0, max_attempts=2, backoff_base=0.05, backoff_max=0.1)
+def hang(path: str) -> None:
+    _append(path, "start")
+    time.sleep(3600)
+
+
+@dqueue.job("t.stubborn", max_run_time=0.5, max_attempts=1)
+def stubborn(path: str) -> None:
+    """Swallows even BaseException: only ending the process stops it."""
+    _append(path, "start")
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: BLE001 - on purpose, to test the last resort
+            _append(path, "swallowed")
+
+
+@dqueue.job("t.suicide", max_attempts=2)
+def suicide(path: str) -> None:
+    """Kills its own worker, like an out-of-memory kill would."""
+    _append(path, f"start {os.getpid()}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dqueue.job("t.catch_all", max_run_time=1.0, max_attempts=1)
+def catch_all(path: str) -> None:
+    """A job whose own 'except Exception' must not swallow the timeout (delayed_job#1180)."""
+    try:
+        time.sleep(3600)
+    except Exception:  # noqa: BLE001
+        _append(path, "swallowed")
+
+
+@dqueue.job("t.later")
+def later(path: str, seconds: float) -> None:
+    _append(path, "ran")
+    if not os.path.exists(path + ".ok"):
+        open(path + ".ok", "w").close()
+        raise dqueue.Reschedule(seconds, "not my turn yet")

@@ -96,7 +96,7 @@ def encode_handler(name: str, args: dict[str, Any] | None) -> str:
     if not isinstance(args, dict):
         raise ValueError(f"job args must be a JSON object, got {type(args).__name__}")
     try:
-        text = json.dumps({"job": name, "args": args}, separators=(",", ":"), sort_keys=True,
+        text = json.dumps({"job": name, "args": args}, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
                           allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"job args are not JSON-serialisable: {exc}") from None

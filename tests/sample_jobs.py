@@ -10,6 +10,7 @@ import signal
 import time
 
 import dqueue
+from dqueue import flags
 
 
 def _append(path: str, line: str) -> None:
@@ -85,3 +86,13 @@ def later(path: str, seconds: float) -> None:
     if not os.path.exists(path + ".ok"):
         open(path + ".ok", "w").close()
         raise dqueue.Reschedule(seconds, "not my turn yet")
+
+
+@flags.on_restart("sample parked jobs")
+def _restart(engine: object) -> str:
+    return "re-enqueued 0 (a test hook)"
+
+
+@flags.on_status("sample section")
+def _status(engine: object) -> dict[str, object]:
+    return {"parked": 0}

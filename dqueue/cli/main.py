@@ -59,6 +59,14 @@ def db_status(app: AppContext, as_json: bool) -> None:
     sys.exit(0 if current == head else 1)
 
 
+@db.command("schema")
+@click.option("--dialect", type=click.Choice(["mysql", "sqlite"]), default="mysql", show_default=True,
+              help="mysql is also MariaDB's.")
+def db_schema(dialect: str) -> None:
+    """Print the DDL that 'db init' runs on an empty database (what sql/*.sql hold)."""
+    click.echo(migrate.schema_file_text(dialect), nl=False)
+
+
 def parse_run_at(value: str | None) -> dt.datetime | None:
     if value is None:
         return None

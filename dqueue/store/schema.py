@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
-                        Text)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -89,11 +98,11 @@ def _utcnow_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(utcnow_plus, "mariadb")
 def _utcnow_plus_mysql(element: Any, compiler: Any, **kw: Any) -> str:
     (seconds,) = list(element.clauses)
-    return ("DATE_ADD(UTC_TIMESTAMP(6), INTERVAL CAST(ROUND(%s * 1000000) AS SIGNED) MICROSECOND)"
-            % compiler.process(seconds, **kw))
+    value = compiler.process(seconds, **kw)
+    return f"DATE_ADD(UTC_TIMESTAMP(6), INTERVAL CAST(ROUND({value} * 1000000) AS SIGNED) MICROSECOND)"
 
 
 @compiles(utcnow_plus, "sqlite")
 def _utcnow_plus_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     (seconds,) = list(element.clauses)
-    return "dq_utcnow_plus(%s)" % compiler.process(seconds, **kw)
+    return f"dq_utcnow_plus({compiler.process(seconds, **kw)})"

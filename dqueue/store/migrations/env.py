@@ -1,10 +1,20 @@
-"""Alembic environment: dqueue runs migrations on a connection it passes in (see store/migrate.py)."""
+"""Alembic environment: dqueue passes in a connection (online) or a dialect name (offline DDL)."""
 from alembic import context
 
 from dqueue.store.schema import metadata
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata,
-                  version_table="dqueue_alembic_version")
-with context.begin_transaction():
-    context.run_migrations()
+VERSION_TABLE = "dqueue_alembic_version"
+attributes = context.config.attributes
+
+if context.is_offline_mode():
+    # Renders the DDL the migrations run, for sql/*.sql (see migrate.render_ddl).
+    context.configure(dialect_name=attributes["dialect"], target_metadata=metadata,
+                      version_table=VERSION_TABLE, literal_binds=True,
+                      output_buffer=attributes["buffer"])
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    context.configure(connection=attributes["connection"], target_metadata=metadata,
+                      version_table=VERSION_TABLE)
+    with context.begin_transaction():
+        context.run_migrations()

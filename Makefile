@@ -1,0 +1,31 @@
+# The two commands a newcomer needs:  make demo  and  make test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench ci
+
+# Create the virtualenv and install dqueue with its test tools (again whenever setup.cfg changes).
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## demo: set up the SQLite default under ./var and run sample jobs through two workers
+demo: $(VENV)/.installed
+	$(BIN)/dqueue demo
+
+## test: the whole suite (unit, integration, acceptance) on SQLite and MariaDB
+test: $(VENV)/.installed
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check dqueue tests bench
+	$(BIN)/mypy
+
+## bench: the benchmarks of docs/benchmarks.md, against MariaDB on 127.0.0.1
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run_all
+
+ci: lint test

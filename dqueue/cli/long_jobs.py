@@ -1,0 +1,86 @@
+"""``long_jobs status|drain|restart``: the maintenance routine of the long_jobs.dryad script."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+from .. import flags
+from ..store import inspect as store_inspect
+from .common import AppContext, emit_json, global_options, make_context
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@global_options
+@click.option("--flag-dir", help="Where the markers live [env DQUEUE_FLAG_DIR; default var/flags].")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, database_url: str | None,
+        imports: tuple[str, ...], log_level: str | None, flag_dir: str | None) -> None:
+    """Drain long jobs before maintenance, then restart them.
+
+    \b
+    Before maintenance:  long_jobs drain; watch long_jobs status until nothing runs; stop.
+    After maintenance:   long_jobs restart.
+    drain creates defer_jobs.txt and hold-submissions.txt in the flag directory; long jobs
+    that reach their turn while they exist are parked instead of run, and running ones finish.
+    """
+    app = make_context(config_file, database_url, imports, log_level)
+    if flag_dir:
+        app.settings = app.settings.replace(flag_dir=flag_dir)
+    ctx.obj = app
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def status(app: AppContext, as_json: bool) -> None:
+    """Whether the markers are set, jobs by queue and state, and what is running."""
+    engine = app.checked_engine()
+    stats = store_inspect.queue_stats(engine)
+    running = store_inspect.list_jobs(engine, state="running", limit=100)
+    markers = {name: flags.is_set(app.settings.flag_dir, name) for name in flags.MARKERS}
+    sections = {name: hook(engine) for name, hook in flags.status_hooks().items()}
+    if as_json:
+        emit_json({"flag_dir": app.settings.flag_dir, "markers": markers,
+                   "queues": {q: _counts(c) for q, c in stats.queues.items()},
+                   "total": _counts(stats.total), "running": [dataclasses.asdict(j) for j in running],
+                   **sections})
+        return
+    click.echo(f"flag directory: {app.settings.flag_dir}")
+    for name, is_set in markers.items():
+        click.echo(f"  {name}: {'SET (draining)' if is_set else 'not set'}")
+    t = stats.total
+    click.echo(f"jobs: {t.ready} ready, {t.scheduled} scheduled, {t.running} running, {t.failed} failed")
+    for job in running:
+        click.echo(f"  running: id={job.id} {job.job or '?'} queue={job.queue} by {job.locked_by}")
+    for name, section in sections.items():
+        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in section.items()))
+
+
+def _counts(counts: store_inspect.Counts) -> dict[str, Any]:
+    return {**dataclasses.asdict(counts), "total": counts.total}
+
+
+@cli.command()
+@click.pass_obj
+def drain(app: AppContext) -> None:
+    """Create the markers: long jobs park themselves at their turn; running ones finish."""
+    for path in flags.drain(app.settings.flag_dir):
+        click.echo(f"created {path}")
+    click.echo("draining: run 'long_jobs status' until nothing is running, then stop or deploy")
+
+
+@cli.command()
+@click.pass_obj
+def restart(app: AppContext) -> None:
+    """Remove the markers and re-enqueue the long jobs that were parked (safe to run twice)."""
+    engine = app.checked_engine()
+    removed = flags.clear(app.settings.flag_dir)
+    click.echo(f"removed {', '.join(map(str, removed))}" if removed else "no markers were set")
+    for name, hook in flags.restart_hooks().items():
+        click.echo(f"{name}: {hook(engine)}")
+
+
+def main() -> None:
+    cli(prog_name="long_jobs")

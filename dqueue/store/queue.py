@@ -99,8 +99,10 @@ class Claimer:
     the claim index for ``priority = p AND run_at <= now``, then an UPDATE by primary key.  One
     range per priority keeps the scan to runnable rows: a single ``ORDER BY priority, run_at``
     would walk every future-dated row of a more urgent priority before reaching a runnable one.
-    The set of pending priorities is refreshed every ``priority_refresh`` seconds and whenever a
-    claim comes back short, with ``MIN(priority) … > p`` probes that the index answers directly.
+    The set of pending priorities comes from ``MIN(priority) … > p`` probes that the index
+    answers directly.  It is read again every ``priority_refresh`` seconds, and, while the worker
+    is idle, as soon as ``MAX(id)`` shows that jobs were added since the last read (one primary-key
+    lookup per idle poll), so a new job is claimed at the next poll whatever its priority.
     """
 
     def __init__(self, engine: Engine, locked_by: str, queues: Sequence[str] = (),
@@ -113,6 +115,9 @@ class Claimer:
         self.priority_refresh = priority_refresh
         self._priorities: list[int] = []
         self._refreshed_at = 0.0
+        self._max_id_seen = 0
+        self._idle = True  # the last claim came back short
+        self._max_id = select(func.max(dj.c.id))
         pending = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
         if min_priority is not None:
             pending.append(dj.c.priority >= min_priority)
@@ -135,6 +140,8 @@ class Claimer:
                               attempts=dj.c.attempts + 1, updated_at=bindparam("now")))
 
     def _refresh_priorities(self, conn: Connection) -> None:
+        # MAX(id) first: a job committed after this read makes the next idle poll refresh again.
+        self._max_id_seen = int(conn.execute(self._max_id).scalar() or 0)
         found: list[int] = []
         p = conn.execute(self._first_priority).scalar()
         while p is not None and len(found) < 1000:
@@ -143,19 +150,24 @@ class Claimer:
         self._priorities = found
         self._refreshed_at = time.monotonic()
 
+    def _stale(self, conn: Connection) -> bool:
+        if time.monotonic() - self._refreshed_at > self.priority_refresh:
+            return True
+        if not self._idle:
+            return False
+        with conn.begin():
+            return int(conn.execute(self._max_id).scalar() or 0) > self._max_id_seen
+
     def claim(self, limit: int) -> list[ClaimedJob]:
         """Lock up to ``limit`` runnable jobs, most urgent first; counts one attempt for each."""
-        stale = time.monotonic() - self._refreshed_at > self.priority_refresh
-        jobs = retry_on_deadlock(lambda: self._claim_once(limit, refresh=stale))
-        if len(jobs) < limit and not stale:
-            # A short claim may mean a priority we have not seen yet; look once more.
-            jobs += retry_on_deadlock(lambda: self._claim_once(limit - len(jobs), refresh=True))
+        jobs = retry_on_deadlock(lambda: self._claim_once(limit))
+        self._idle = len(jobs) < limit
         return jobs
 
-    def _claim_once(self, limit: int, refresh: bool) -> list[ClaimedJob]:
+    def _claim_once(self, limit: int) -> list[ClaimedJob]:
         claimed: list[ClaimedJob] = []
         with self.engine.connect() as conn:
-            if refresh:
+            if self._stale(conn):
                 with conn.begin():
                     self._refresh_priorities(conn)
             for p in self._priorities:

@@ -52,7 +52,8 @@ class Worker:
         self.min_priority = min_priority
         self.max_priority = max_priority
         self.burst = burst
-        self.engine = make_engine(settings.resolved_database_url(), pool_size=2, max_overflow=2)
+        self.engine = make_engine(settings.resolved_database_url(), pre_ping=False, pool_size=2,
+                                  max_overflow=2)
         self.interrupter = executor.Interrupter()
         self.stop_requested_at: float | None = None
         self.lost_registration = False

@@ -111,3 +111,28 @@ def test_times_are_utc_with_microseconds_from_the_database_clock(engine: Engine)
     stamps = [r["created_at"] for r in job_rows(engine).values()]
     assert any(s.microsecond for s in stamps)
     assert all(abs((s - dt.datetime.utcnow()).total_seconds()) < 60 for s in stamps)
+
+
+def test_a_new_job_of_a_new_priority_is_claimed_at_the_next_poll(engine: Engine) -> None:
+    claimer = Claimer(engine, "w", priority_refresh=3600)  # only MAX(id) can reveal the new job
+    _enqueue(engine, priority=1)
+    assert len(claimer.claim(10)) == 1
+    assert claimer.claim(10) == []
+    (new,) = _enqueue(engine, priority=-7)
+    assert [j.id for j in claimer.claim(10)] == [new]
+
+
+def test_future_and_failed_rows_leave_the_claim_on_a_short_index_range(engine: Engine) -> None:
+    """The claim reads a short index range: check the plan, not the clock."""
+    if engine.dialect.name == "sqlite":
+        return
+    execute(engine, "INSERT INTO delayed_jobs (priority, handler, run_at, created_at, updated_at) "
+                    "SELECT seq % 3, '{}', UTC_TIMESTAMP(6) + INTERVAL 1 DAY, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) "
+                    "FROM seq_1_to_20000")
+    execute(engine, "UPDATE delayed_jobs SET failed_at = created_at WHERE id % 2 = 0")
+    execute(engine, "ANALYZE TABLE delayed_jobs")
+    plan = rows(engine, "EXPLAIN SELECT id FROM delayed_jobs WHERE failed_at IS NULL AND locked_at IS NULL "
+                        "AND priority = 0 AND run_at <= UTC_TIMESTAMP(6) ORDER BY run_at, id LIMIT 10 "
+                        "FOR UPDATE SKIP LOCKED")[0]._mapping
+    assert plan["key"] == "delayed_jobs_claim" and plan["type"] == "range"
+    assert int(plan["rows"]) < 100 and "filesort" not in (plan["Extra"] or "")

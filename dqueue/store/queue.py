@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .engine import supports_returning
@@ -118,7 +118,7 @@ class Claimer:
         self._max_id_seen = 0
         self._idle = True  # the last claim came back short
         self._max_id = select(func.max(dj.c.id))
-        pending = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
+        pending: list[ColumnElement[bool]] = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
         if min_priority is not None:
             pending.append(dj.c.priority >= min_priority)
         if max_priority is not None:

@@ -43,8 +43,6 @@ class Running:
 
 
 class Worker:
-    Running = Running
-
     def __init__(self, settings: Settings, queues: Sequence[str] = (), min_priority: int | None = None,
                  max_priority: int | None = None, burst: bool = False) -> None:
         self.settings = settings
@@ -68,9 +66,10 @@ class Worker:
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
-        self.registration = self._until_db(lambda: processes.register(
+        registration = self._until_db(lambda: processes.register(
             self.engine, "worker", self.settings.hostname, os.getpid(), self.queues), "register")
-        self.name = self.registration.name
+        assert registration is not None  # _until_db only gives up when told to
+        self.registration, self.name = registration, registration.name
         claimer = queue.Claimer(self.engine, self.name, self.queues, self.min_priority,
                                 self.max_priority, self.settings.priority_refresh)
         monitor = Monitor(self)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from ..store import processes
+from .executor import Outcome
 
 if TYPE_CHECKING:
-    from .loop import Worker
+    from .loop import Running, Worker
 
 log = logging.getLogger("dqueue.worker")
 TICK = 0.1
@@ -88,14 +89,13 @@ class Monitor(threading.Thread):
         elif now >= self._interrupted_at + w.settings.kill_after:
             self._hard_exit(current)
 
-    def _hard_exit(self, current: "Worker.Running") -> None:  # type: ignore[name-defined]
+    def _hard_exit(self, current: "Running") -> None:
         """The job ignored its interruption: record the outcome ourselves and end the process."""
         w = self.worker
         reason = w.interrupter.reason or "timeout"
         log.error("job.stuck id=%s job=%s reason=%s: the job did not stop %.0fs after being "
                   "interrupted; ending the worker process", current.job.id, current.name, reason,
                   w.settings.kill_after)
-        from .executor import Outcome
         if reason == "shutdown":
             w.record(current, Outcome("release", "stuck at shutdown"))
             os._exit(0)

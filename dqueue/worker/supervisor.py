@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import time
@@ -18,6 +19,7 @@ from typing import Any, Callable
 
 from setproctitle import setproctitle
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from ..config import Settings
 from ..store import SchemaError, make_engine, processes
@@ -71,7 +73,6 @@ class Supervisor:
         self.stopping = True  # the loop, woken through the wakeup fd, does the rest
 
     def _wait(self, timeout: float) -> None:
-        import select
         readable, _, _ = select.select([self._wake_r], [], [], timeout)
         if readable:
             try:
@@ -143,7 +144,7 @@ class Supervisor:
         self.stopping = True
 
     def _release_jobs_of(self, pid: int, how: str) -> None:
-        engine = make_engine(self.settings.resolved_database_url(), poolclass=_null_pool())
+        engine = make_engine(self.settings.resolved_database_url(), poolclass=NullPool)
         try:
             processes.release_exited(engine, self.settings.hostname, pid, how)
         except DBAPIError as exc:
@@ -177,8 +178,3 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def _null_pool() -> Any:
-    from sqlalchemy.pool import NullPool
-    return NullPool

@@ -35,7 +35,7 @@ def worker(db_url: str, log: Path, *args: str, **env: str) -> Iterator[subproces
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                raise AssertionError(f"worker did not stop on SIGTERM; log:\n{log.read_text()[-3000:]}")
+                raise AssertionError(f"worker did not stop on SIGTERM; log:\n{log.read_text()[-3000:]}") from None
 
 
 def lines(path: Path) -> list[str]:

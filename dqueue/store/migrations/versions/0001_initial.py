@@ -3,6 +3,8 @@
 Revision ID: 0001
 Revises:
 """
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
@@ -15,7 +17,7 @@ depends_on = None
 # Types as of this revision; later revisions must not import them from the live schema module.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
+TABLE_ARGS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
 
 
 def upgrade() -> None:

@@ -1,6 +1,7 @@
 """What the click commands share: settings from the global options, the engine, output helpers."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from dataclasses import dataclass, field
@@ -68,6 +69,13 @@ def make_context(config_file: str | None, database_url: str | None, imports: tup
     return AppContext(settings)
 
 
+def _json_default(value: Any) -> Any:
+    # Stored times are naive UTC: write them as ISO 8601 with a Z, so scripts need not guess.
+    if isinstance(value, dt.datetime):
+        return value.isoformat() + "Z"
+    return str(value)
+
+
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=_json_default)
     sys.stdout.write("\n")

@@ -52,7 +52,7 @@ def list_(app: AppContext, queue: str | None, state: str | None, job_name: str |
     """
     found = store.list_jobs(app.checked_engine(), queue, state, job_name, limit)
     if as_json:
-        return emit_json(_plain([dataclasses.asdict(j) for j in found]))
+        return emit_json(([dataclasses.asdict(j) for j in found]))
     if not found:
         return click.echo("no jobs")
     click.echo(_table(["ID", "QUEUE", "PRI", "STATE", "ATT", "JOB", "RUN_AT (UTC)", "LOCKED_BY", "ERROR"],
@@ -70,7 +70,7 @@ def show(app: AppContext, job_id: int, as_json: bool) -> None:
     if job is None:
         raise click.ClickException(f"no job with id {job_id} (finished and deleted, or never existed)")
     if as_json:
-        return emit_json(_plain({**job.columns, "state": job.state, "now": job.now, "job": job.job,
+        return emit_json(({**job.columns, "state": job.state, "now": job.now, "job": job.job,
                                  "args": job.args, "handler_error": job.handler_error}))
     cols = job.columns
     for name in ("id", "queue", "priority", "attempts"):
@@ -158,7 +158,7 @@ def stats(app: AppContext, as_json: bool) -> None:
     """
     result = store.queue_stats(app.checked_engine())
     if as_json:
-        return emit_json(_plain({"now": result.now, "total": _counts(result.total),
+        return emit_json(({"now": result.now, "total": _counts(result.total),
                                  "queues": {q: _counts(c) for q, c in result.queues.items()}}))
     rows = [[q, *_stat_row(c)] for q, c in result.queues.items()]
     click.echo(_table(["QUEUE", "READY", "SCHEDULED", "RUNNING", "FAILED", "TOTAL", "OLDEST READY"],
@@ -185,24 +185,13 @@ def workers(app: AppContext, as_json: bool) -> None:
     """
     found = store.list_workers(app.checked_engine())
     if as_json:
-        return emit_json(_plain(found))
+        return emit_json((found))
     if not found:
         return click.echo("no worker processes registered")
     click.echo(_table(["ID", "KIND", "HOST", "PID", "QUEUES", "STARTED (UTC)", "HEARTBEAT", "RUNNING"],
                       [[p["id"], p["kind"], p["hostname"], p["pid"], p["queues"] or "(all)",
                         _ts(p["started_at"]), f"{p['heartbeat_age']:.1f}s ago", p["running_jobs"]]
                        for p in found]))
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: stored times are naive UTC, so they are written as ISO 8601 with a Z."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat() + "Z"
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -59,8 +59,10 @@ def demo(app: AppContext, files: int, count: int) -> None:
                f"completed, {waiting} waiting, {failed} failed")
     if ledger.exists():
         click.echo(f"{ledger}: {ledger.read_text().strip()}")
-    click.echo("next: 'dqueue jobs stats', 'dqueue enqueue sample.sleep --args '{\"seconds\": 2}'', "
-               "'dqueue worker -n 2'")
+    click.echo("next, from the same directory (.venv/bin on your PATH):\n"
+               "  dqueue jobs stats\n"
+               "  dqueue --import dqueue.samples enqueue sample.sleep --args '{\"seconds\": 2}'\n"
+               "  dqueue --import dqueue.samples worker -n 2        (Ctrl-C stops it gracefully)")
     assert samples  # the sample jobs are registered by importing the module
 
 

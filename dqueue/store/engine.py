@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# Seconds; above innodb_lock_wait_timeout (50 s) so a lock wait ends as MariaDB's own error.
+MYSQL_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 70, "write_timeout": 70}
 
 
 def normalise_url(url: str) -> str:
@@ -30,13 +32,15 @@ def _sqlite_now_plus(seconds: float) -> str:
     return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).strftime(SQLITE_FORMAT)
 
 
-def make_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, timeouts: bool = False, **kwargs: Any) -> Engine:
     """An engine for dqueue's own use.
 
     Every transaction dqueue runs is ended explicitly (``engine.begin()``, or a Connection whose
     close rolls back), so the pool's reset-on-return ROLLBACK is a wasted round trip per
     transaction; it is off.  ``pre_ping=False`` drops the ping per checkout too, for callers
-    that retry every database call themselves (the worker).
+    that retry every database call themselves (the worker).  ``timeouts`` bounds every network
+    wait on MariaDB, so a half-open connection (a silent network partition) surfaces as an error
+    the caller retries instead of a read that blocks for ever; dqueue's statements are short.
     """
     url = normalise_url(url)
     kwargs.setdefault("pool_reset_on_return", None)
@@ -44,6 +48,8 @@ def make_engine(url: str, *, pre_ping: bool = True, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if backend in ("mysql", "mariadb"):
+        if timeouts:
+            kwargs.setdefault("connect_args", {}).update(MYSQL_TIMEOUTS)
         return _mysql_engine(url, pre_ping, **kwargs)
     raise ValueError(f"unsupported database {backend!r}: use mysql+pymysql://, mariadb+pymysql:// "
                      "or sqlite:///")

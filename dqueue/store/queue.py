@@ -226,3 +226,22 @@ def release(engine: Engine, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> i
             return sum(conn.execute(update(dj).where(*_mine(job)).values(**values)).rowcount
                        for job in jobs)
     return retry_on_deadlock(run) if jobs else 0
+
+
+def release_held(engine: Engine, locked_by: str) -> list[int]:
+    """Release every row locked under ``locked_by``, for a worker that holds no job it knows of.
+
+    A claim whose COMMIT reached the server but whose answer was lost with the connection leaves
+    rows locked by a live worker that never learnt of them; the reaper would never free them, as
+    the worker keeps heartbeating.  After such an error the worker calls this before it claims.
+    """
+    def run() -> list[int]:
+        with engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(select(dj.c.id).where(dj.c.locked_by == locked_by)
+                                              .with_for_update())]
+            if ids:
+                conn.execute(update(dj).where(dj.c.id.in_(ids), dj.c.locked_by == locked_by).values(
+                    locked_at=None, locked_by=None, attempts=dj.c.attempts - 1, updated_at=utcnow()))
+        return ids
+    return retry_on_deadlock(run)
+

@@ -50,8 +50,8 @@ class Worker:
         self.min_priority = min_priority
         self.max_priority = max_priority
         self.burst = burst
-        self.engine = make_engine(settings.resolved_database_url(), pre_ping=False, pool_size=2,
-                                  max_overflow=2)
+        self.engine = make_engine(settings.resolved_database_url(), pre_ping=False, timeouts=True,
+                                  pool_size=2, max_overflow=2)
         self.interrupter = executor.Interrupter()
         self.stop_requested_at: float | None = None
         self.lost_registration = False
@@ -60,6 +60,7 @@ class Worker:
         self._lock = threading.Lock()  # guards pending and Running.recorded
         self._wake_r, self._wake_w = socket.socketpair()
         self._db_failures = 0
+        self._claim_uncertain = False  # a claim failed: rows may be locked in our name unknowingly
         self.registration: processes.Registration
         self.name = ""
 
@@ -123,8 +124,16 @@ class Worker:
     # -- claiming ----------------------------------------------------------------------------
     def _claim(self, claimer: queue.Claimer) -> list[ClaimedJob] | None:
         try:
+            if self._claim_uncertain:
+                released = queue.release_held(self.engine, self.name)
+                self._claim_uncertain = False
+                if released:
+                    log.warning("worker.reconciled released=%s: a claim committed while its "
+                                "connection was lost; those jobs go back to the queue", released)
             jobs_ = claimer.claim(self.settings.batch_size)
         except DBAPIError as exc:
+            # The claim may have committed without us hearing of it (see queue.release_held).
+            self._claim_uncertain = True
             self._db_unavailable(exc, "claim")
             return None
         self._db_failures = 0
@@ -224,8 +233,11 @@ class Worker:
         ok = self._until_db(action, f"record {kind} of job {job.id}", give_up=self._past_grace)
         ids = f"id={job.id} job={running.name} queue={job.queue} attempt={job.attempts}/{running.max_attempts}"
         if not ok:
-            log.warning("job.lock_lost %s outcome=%s: this worker no longer holds the job, so its "
-                        "outcome was not recorded (it may run again)", ids, kind)
+            # Either another process holds the row now (reaped, or edited by hand), or our own
+            # write committed while the connection was lost and the retry found it already done.
+            log.warning("job.lock_lost %s outcome=%s: the row is no longer locked by this worker; "
+                        "the outcome was not written now (if the connection was lost while "
+                        "committing, it may have been written before)", ids, kind)
         elif kind == "done":
             log.info("job.done %s seconds=%.4f", ids, elapsed)
         elif kind == "retry":

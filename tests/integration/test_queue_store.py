@@ -136,3 +136,13 @@ def test_future_and_failed_rows_leave_the_claim_on_a_short_index_range(engine: E
                         "FOR UPDATE SKIP LOCKED")[0]._mapping
     assert plan["key"] == "delayed_jobs_claim" and plan["type"] == "range"
     assert int(plan["rows"]) < 100 and "filesort" not in (plan["Extra"] or "")
+
+
+def test_release_held_frees_rows_a_worker_does_not_know_it_holds(engine: Engine) -> None:
+    _enqueue(engine, 3)
+    Claimer(engine, "w1").claim(2)   # committed, but (say) the answer was lost
+    Claimer(engine, "w2").claim(1)
+    assert sorted(queue.release_held(engine, "w1")) == sorted(
+        r.id for r in rows(engine, "SELECT id FROM delayed_jobs WHERE locked_by IS NULL"))
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs WHERE locked_by = 'w2'") == 1
+    assert scalar(engine, "SELECT SUM(attempts) FROM delayed_jobs") == 1

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from . import config, jobs
 from .store import NewJob, make_engine
 from .store import queue as store_queue
+
+T = TypeVar("T")
 
 
 class UnknownJobError(LookupError):
@@ -67,8 +70,29 @@ class Client:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.settings.resolved_database_url())
+            # No ping per checkout (a round trip per enqueue): _write retries a dead connection.
+            self._engine = make_engine(self.settings.resolved_database_url(), pre_ping=False)
         return self._engine
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a transaction of its own, on a fresh connection if the pooled one is dead.
+
+        A connection found dead before COMMIT (the server restarted, or closed it after
+        wait_timeout) committed nothing, so the write is retried once on a new connection.  An
+        error during COMMIT is ambiguous (the row may be in) and is raised, never retried.
+        """
+        for attempt in (1, 2):
+            with self.engine.connect() as conn:
+                trans = conn.begin()
+                try:
+                    result = fn(conn)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated and attempt == 1:
+                        continue
+                    raise
+                trans.commit()
+                return result
+        raise AssertionError("unreachable")
 
     def enqueue(self, name: str, args: dict[str, Any] | None = None, *, queue: str | None = None,
                 priority: int | None = None, run_at: dt.datetime | None = None,
@@ -81,8 +105,7 @@ class Client:
         row = build(JobSpec(name, args or {}, queue, priority, run_at), check)
         if connection is not None:
             return store_queue.enqueue(_as_connection(connection), row)
-        with self.engine.begin() as conn:
-            return store_queue.enqueue(conn, row)
+        return self._write(lambda conn: store_queue.enqueue(conn, row))
 
     def enqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None,
                      check: bool = True) -> list[int]:
@@ -90,8 +113,7 @@ class Client:
         rows = [build(s, check) for s in specs]
         if connection is not None:
             return store_queue.enqueue_many(_as_connection(connection), rows)
-        with self.engine.begin() as conn:
-            return store_queue.enqueue_many(conn, rows)
+        return self._write(lambda conn: store_queue.enqueue_many(conn, rows))
 
 
 _default: Client | None = None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .engine import supports_returning
@@ -66,6 +67,20 @@ def retry_on_deadlock(fn: Callable[[], T], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
+Bind = Engine | Connection
+
+
+@contextmanager
+def transaction(bind: Bind) -> Iterator[Connection]:
+    """A transaction on a held Connection (the worker keeps one), or on one from the pool."""
+    if isinstance(bind, Connection):
+        with bind.begin():
+            yield bind
+    else:
+        with bind.begin() as conn:
+            yield conn
+
+
 def _row(job: NewJob) -> dict[str, Any]:
     return {"handler": job.handler, "queue": job.queue, "priority": job.priority, "run_at": job.run_at}
 
@@ -92,143 +107,59 @@ def enqueue_many(conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
     return [enqueue(conn, j) for j in jobs]  # MySQL 8 has no RETURNING
 
 
-class Claimer:
-    """Claims runnable jobs for one worker process.
-
-    A claim is one short transaction per priority level: ``SELECT … FOR UPDATE SKIP LOCKED`` on
-    the claim index for ``priority = p AND run_at <= now``, then an UPDATE by primary key.  One
-    range per priority keeps the scan to runnable rows: a single ``ORDER BY priority, run_at``
-    would walk every future-dated row of a more urgent priority before reaching a runnable one.
-    The set of pending priorities comes from ``MIN(priority) … > p`` probes that the index
-    answers directly.  It is read again every ``priority_refresh`` seconds, and, while the worker
-    is idle, as soon as ``MAX(id)`` shows that jobs were added since the last read (one primary-key
-    lookup per idle poll), so a new job is claimed at the next poll whatever its priority.
-    """
-
-    def __init__(self, engine: Engine, locked_by: str, queues: Sequence[str] = (),
-                 min_priority: int | None = None, max_priority: int | None = None,
-                 priority_refresh: float = 1.0) -> None:
-        self.engine = engine
-        self.locked_by = locked_by
-        self.min_priority = min_priority
-        self.max_priority = max_priority
-        self.priority_refresh = priority_refresh
-        self._priorities: list[int] = []
-        self._refreshed_at = 0.0
-        self._max_id_seen = 0
-        self._idle = True  # the last claim came back short
-        self._max_id = select(func.max(dj.c.id))
-        pending: list[ColumnElement[bool]] = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
-        if min_priority is not None:
-            pending.append(dj.c.priority >= min_priority)
-        if max_priority is not None:
-            pending.append(dj.c.priority <= max_priority)
-        self._next_priority = select(func.min(dj.c.priority)).where(
-            *pending, dj.c.priority > bindparam("after"))
-        self._first_priority = select(func.min(dj.c.priority)).where(*pending)
-        where = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None),
-                 dj.c.priority == bindparam("p"), dj.c.run_at <= utcnow()]
-        if queues:
-            where.append(dj.c.queue.in_(list(queues)))
-        self._select = (
-            select(dj.c.id, dj.c.handler, dj.c.attempts, dj.c.queue, dj.c.priority, dj.c.run_at,
-                   utcnow().label("now"))
-            .where(*where).order_by(dj.c.run_at, dj.c.id).limit(bindparam("n"))
-            .with_for_update(skip_locked=True))
-        self._lock = (update(dj).where(dj.c.id.in_(bindparam("ids", expanding=True)))
-                      .values(locked_at=bindparam("now"), locked_by=locked_by,
-                              attempts=dj.c.attempts + 1, updated_at=bindparam("now")))
-
-    def _refresh_priorities(self, conn: Connection) -> None:
-        # MAX(id) first: a job committed after this read makes the next idle poll refresh again.
-        self._max_id_seen = int(conn.execute(self._max_id).scalar() or 0)
-        found: list[int] = []
-        p = conn.execute(self._first_priority).scalar()
-        while p is not None and len(found) < 1000:
-            found.append(int(p))
-            p = conn.execute(self._next_priority, {"after": p}).scalar()
-        self._priorities = found
-        self._refreshed_at = time.monotonic()
-
-    def _stale(self, conn: Connection) -> bool:
-        if time.monotonic() - self._refreshed_at > self.priority_refresh:
-            return True
-        if not self._idle:
-            return False
-        with conn.begin():
-            return int(conn.execute(self._max_id).scalar() or 0) > self._max_id_seen
-
-    def claim(self, limit: int) -> list[ClaimedJob]:
-        """Lock up to ``limit`` runnable jobs, most urgent first; counts one attempt for each."""
-        jobs = retry_on_deadlock(lambda: self._claim_once(limit))
-        self._idle = len(jobs) < limit
-        return jobs
-
-    def _claim_once(self, limit: int) -> list[ClaimedJob]:
-        claimed: list[ClaimedJob] = []
-        with self.engine.connect() as conn:
-            if self._stale(conn):
-                with conn.begin():
-                    self._refresh_priorities(conn)
-            for p in self._priorities:
-                with conn.begin():
-                    rows = conn.execute(self._select, {"p": p, "n": limit - len(claimed)}).all()
-                    if not rows:
-                        continue
-                    now = rows[0].now
-                    conn.execute(self._lock, {"ids": [r.id for r in rows], "now": now})
-                claimed += [ClaimedJob(r.id, r.handler, r.attempts + 1, r.queue, r.priority,
-                                       r.run_at, now, self.locked_by) for r in rows]
-                if len(claimed) >= limit:
-                    break
-        return claimed
+# The statements that end a claim are built once: building one per job (and SQLAlchemy's cache
+# key for it) cost as much client CPU as the round trip itself.
+# (Bind names differ from column names: UPDATE reserves those for its SET clause.)
+_MINE = (dj.c.id == bindparam("job_id"), dj.c.locked_by == bindparam("holder"),
+         dj.c.locked_at == bindparam("claimed_at", type_=dj.c.locked_at.type))
+_FINISH = delete(dj).where(*_MINE)
+_UNLOCK = {"locked_at": None, "locked_by": None, "updated_at": utcnow()}
+_RETRY = update(dj).where(*_MINE).values(
+    **_UNLOCK, last_error=bindparam("error"), run_at=utcnow_plus(bindparam("delay")))
+_FAIL = update(dj).where(*_MINE).values(**_UNLOCK, last_error=bindparam("error"), failed_at=utcnow())
+_RELEASE = update(dj).where(*_MINE).values(**_UNLOCK, attempts=dj.c.attempts - 1)
+_RELEASE_LATER = update(dj).where(*_MINE).values(
+    **_UNLOCK, attempts=dj.c.attempts - 1, run_at=utcnow_plus(bindparam("delay")))
 
 
-def _mine(job: ClaimedJob) -> list[Any]:
-    return [dj.c.id == job.id, dj.c.locked_by == job.locked_by, dj.c.locked_at == job.locked_at]
+def _lock_of(job: ClaimedJob, **extra: Any) -> dict[str, Any]:
+    return {"job_id": job.id, "holder": job.locked_by, "claimed_at": job.locked_at, **extra}
 
 
-def finish(engine: Engine, job: ClaimedJob) -> bool:
+def finish(bind: Bind, job: ClaimedJob) -> bool:
     """Delete a job that succeeded; False when this process no longer holds its lock."""
     def run() -> int:
-        with engine.begin() as conn:
-            return conn.execute(delete(dj).where(*_mine(job))).rowcount
+        with transaction(bind) as conn:
+            return conn.execute(_FINISH, _lock_of(job)).rowcount
     return retry_on_deadlock(run) == 1
 
 
-def fail(engine: Engine, job: ClaimedJob, error: str, retry_in: float | None) -> bool:
+def fail(bind: Bind, job: ClaimedJob, error: str, retry_in: float | None) -> bool:
     """Record a failed attempt: reschedule in ``retry_in`` seconds, or fail for good if None."""
-    values: dict[str, Any] = {"locked_at": None, "locked_by": None, "last_error": cap_error(error),
-                              "updated_at": utcnow()}
-    if retry_in is None:
-        values["failed_at"] = utcnow()
-    else:
-        values["run_at"] = utcnow_plus(bindparam("delay", retry_in))
+    params = _lock_of(job, error=cap_error(error))
+    if retry_in is not None:
+        params["delay"] = retry_in
 
     def run() -> int:
-        with engine.begin() as conn:
-            return conn.execute(update(dj).where(*_mine(job)).values(**values)).rowcount
+        with transaction(bind) as conn:
+            return conn.execute(_FAIL if retry_in is None else _RETRY, params).rowcount
     return retry_on_deadlock(run) == 1
 
 
-def release(engine: Engine, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> int:
+def release(bind: Bind, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> int:
     """Hand claimed jobs back unrun or not yet due: the attempt they were charged is returned.
 
     Used on shutdown, for prefetched jobs a long job would hold up, and for ``Reschedule``.
     """
-    values: dict[str, Any] = {"locked_at": None, "locked_by": None, "attempts": dj.c.attempts - 1,
-                              "updated_at": utcnow()}
-    if delay > 0:
-        values["run_at"] = utcnow_plus(bindparam("delay", delay))
+    stmt = _RELEASE_LATER if delay > 0 else _RELEASE
 
     def run() -> int:
-        with engine.begin() as conn:
-            return sum(conn.execute(update(dj).where(*_mine(job)).values(**values)).rowcount
-                       for job in jobs)
+        with transaction(bind) as conn:
+            return sum(conn.execute(stmt, _lock_of(job, delay=delay)).rowcount for job in jobs)
     return retry_on_deadlock(run) if jobs else 0
 
 
-def release_held(engine: Engine, locked_by: str) -> list[int]:
+def release_held(bind: Bind, locked_by: str) -> list[int]:
     """Release every row locked under ``locked_by``, for a worker that holds no job it knows of.
 
     A claim whose COMMIT reached the server but whose answer was lost with the connection leaves
@@ -236,7 +167,7 @@ def release_held(engine: Engine, locked_by: str) -> list[int]:
     the worker keeps heartbeating.  After such an error the worker calls this before it claims.
     """
     def run() -> list[int]:
-        with engine.begin() as conn:
+        with transaction(bind) as conn:
             ids = [r[0] for r in conn.execute(select(dj.c.id).where(dj.c.locked_by == locked_by)
                                               .with_for_update())]
             if ids:

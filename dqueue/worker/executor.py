@@ -8,12 +8,13 @@ swallow it (delayed_job#1180).  A job that still does not return is ended by the
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import signal
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import jobs
 from ..errors import PermanentError, Reschedule
@@ -59,10 +60,15 @@ def describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
+
+
 def run(jobdef: jobs.JobDef, args: dict[str, Any], interrupter: Interrupter) -> Outcome:
     """Call the job function with its args; every way it can end becomes an Outcome."""
     try:
-        inspect.signature(jobdef.func).bind(**args)
+        _signature(jobdef.func).bind(**args)
     except TypeError as exc:
         return Outcome("failed", f"HandlerError: args do not fit {jobdef.name}: {exc}")
     interrupter.reason = None

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from .. import jobs
 from ..config import Settings
 from ..store import make_engine, processes, queue
+from ..store.claim import Claimer
 from ..store.queue import ClaimedJob
 from . import executor
 from .executor import Outcome
@@ -71,7 +72,7 @@ class Worker:
             self.engine, "worker", self.settings.hostname, os.getpid(), self.queues), "register")
         assert registration is not None  # _until_db only gives up when told to
         self.registration, self.name = registration, registration.name
-        claimer = queue.Claimer(self.engine, self.name, self.queues, self.min_priority,
+        claimer = Claimer(self.engine, self.name, self.queues, self.min_priority,
                                 self.max_priority, self.settings.priority_refresh)
         monitor = Monitor(self)
         monitor.start()
@@ -92,6 +93,7 @@ class Worker:
                 self._run_batch(batch)
         finally:
             monitor.stop()
+            claimer.close()
             self.release_pending("worker stopping")
             self._deregister()
         log.info("worker.stop process=%r", self.name)
@@ -122,7 +124,7 @@ class Worker:
             log.warning("worker.deregister_failed process=%r error=%s", self.name, _short(exc))
 
     # -- claiming ----------------------------------------------------------------------------
-    def _claim(self, claimer: queue.Claimer) -> list[ClaimedJob] | None:
+    def _claim(self, claimer: Claimer) -> list[ClaimedJob] | None:
         try:
             if self._claim_uncertain:
                 released = queue.release_held(self.engine, self.name)

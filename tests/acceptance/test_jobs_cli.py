@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from dqueue import jobs
 from dqueue.store import NewJob, processes, queue
-from dqueue.store.queue import ClaimedJob, Claimer
+from dqueue.store.claim import Claimer
+from dqueue.store.queue import ClaimedJob
 from tests.helpers import job_rows, run_cli
 
 ERROR = "RuntimeError: the disk is full\nTraceback (most recent call last):\n  File job.py"

@@ -9,7 +9,8 @@ from sqlalchemy import Engine, update
 
 from dqueue import jobs
 from dqueue.store import NewJob, inspect, processes, queue
-from dqueue.store.queue import ClaimedJob, Claimer
+from dqueue.store.claim import Claimer
+from dqueue.store.queue import ClaimedJob
 from dqueue.store.schema import delayed_jobs, utcnow_plus
 from tests.helpers import execute, job_rows
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from dqueue import client, jobs
 from dqueue.store import NewJob, queue
-from dqueue.store.queue import Claimer
+from dqueue.store.claim import Claimer
 from tests.helpers import execute, job_rows, rows, scalar
 
 
@@ -146,3 +146,31 @@ def test_release_held_frees_rows_a_worker_does_not_know_it_holds(engine: Engine)
         r.id for r in rows(engine, "SELECT id FROM delayed_jobs WHERE locked_by IS NULL"))
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs WHERE locked_by = 'w2'") == 1
     assert scalar(engine, "SELECT SUM(attempts) FROM delayed_jobs") == 1
+
+
+def test_direct_edits_are_seen_at_the_next_poll_without_a_refresh(engine: Engine) -> None:
+    claimer = Claimer(engine, "w", priority_refresh=3600)  # only the idle probe can see edits
+    later = _enqueue(engine, run_at=dt.datetime.utcnow() + dt.timedelta(hours=1))[0]
+    failed = _enqueue(engine, run_at=dt.datetime.utcnow() - dt.timedelta(hours=1))[0]
+    execute(engine, "UPDATE delayed_jobs SET failed_at = created_at WHERE id = :i", i=failed)
+    assert claimer.claim(10) == [] and claimer.claim(10) == []
+    execute(engine, "UPDATE delayed_jobs SET run_at = created_at WHERE id = :i", i=later)
+    assert [j.id for j in claimer.claim(10)] == [later]
+    execute(engine, "UPDATE delayed_jobs SET failed_at = NULL, attempts = 0 WHERE id = :i", i=failed)
+    assert [j.id for j in claimer.claim(10)] == [failed]
+    claimer.close()
+
+
+def test_enqueue_survives_a_connection_the_server_closed(mariadb_url: str) -> None:
+    from dqueue.store import make_engine, migrate
+    engine = make_engine(mariadb_url)
+    migrate.upgrade(engine)
+    jobs.job("t.after_restart")(lambda: None)
+    c = client.Client(engine=make_engine(mariadb_url, pre_ping=False))
+    c.enqueue("t.after_restart")  # leaves one connection in the pool
+    with c.engine.connect() as conn:
+        pooled_id = conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+    execute(engine, f"KILL CONNECTION {int(pooled_id)}")  # as wait_timeout or a restart would
+    c.enqueue("t.after_restart")
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 2
+    engine.dispose()

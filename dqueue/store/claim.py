@@ -19,10 +19,9 @@ priority no pending job had; the priority list is read again every ``priority_re
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .engine import is_mysql
@@ -44,7 +43,9 @@ class Claimer:
         self._refreshed_at = float("-inf")
         self._max_id_seen = 0
         self._idle = True  # the last claim came back short
-        self._probe_conn: Connection | None = None
+        self._probe_conn: Any = None  # a detached DBAPI connection in autocommit, see _cursor
+        self._probe_cursor: Any = None
+        self._compiled: dict[Any, Any] = {}  # statement -> its compiled form for this dialect
         self._probes: dict[int, Select[Any]] = {}
         window: list[ColumnElement[bool]] = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
         if min_priority is not None:
@@ -69,9 +70,9 @@ class Claimer:
         """Lock up to ``limit`` runnable jobs, most urgent first; counts one attempt for each."""
         try:
             due = self._due_priorities()
-        except DBAPIError:
+        except self.engine.dialect.loaded_dbapi.Error as exc:
             self.close()  # a fresh connection next time
-            raise
+            raise DBAPIError.instance(None, None, exc, self.engine.dialect.loaded_dbapi.Error) from exc
         jobs = retry_on_deadlock(lambda: self._claim_levels(due, limit)) if due else []
         self._idle = len(jobs) < limit
         return jobs
@@ -81,34 +82,35 @@ class Claimer:
         if conn is not None:
             try:
                 conn.close()
-            except DBAPIError:
+            except self.engine.dialect.loaded_dbapi.Error:
                 pass
 
     # -- which priorities have due jobs ----------------------------------------------------------
     def _due_priorities(self) -> list[int]:
-        with self._read() as conn:
-            if time.monotonic() - self._refreshed_at > self.priority_refresh:
-                self._refresh_priorities(conn)
-                return list(self._priorities)
-            if not self._idle or len(self._priorities) > MAX_PROBED_PRIORITIES:
-                return list(self._priorities)  # busy: claim straight away, no probe round trip
-            params = {f"p{i}": p for i, p in enumerate(self._priorities)}
-            row = conn.execute(self._probe(len(self._priorities)), params).one()
-            if int(row.max_id or 0) > self._max_id_seen:
-                self._refresh_priorities(conn)
-                return list(self._priorities)
-            earliest: list[Any] = [row[i] for i in range(2, len(row))]
-            return [p for p, due in zip(self._priorities, earliest, strict=True)
-                    if due is not None and due <= row.now]
+        if time.monotonic() - self._refreshed_at > self.priority_refresh:
+            self._refresh_priorities()
+            return list(self._priorities)
+        if not self._idle or len(self._priorities) > MAX_PROBED_PRIORITIES:
+            return list(self._priorities)  # busy: claim straight away, no probe round trip
+        row = self._fetch(self._probe(len(self._priorities)),
+                          {f"p{i}": p for i, p in enumerate(self._priorities)})
+        max_id, now, earliest = row[0], row[1], row[2:]
+        if int(max_id or 0) > self._max_id_seen:
+            self._refresh_priorities()
+            return list(self._priorities)
+        # Times compare as the database returns them: datetimes from MariaDB, and on SQLite
+        # fixed-width 'YYYY-MM-DD HH:MM:SS.ffffff' strings, which sort like the times they are.
+        return [p for p, due in zip(self._priorities, earliest, strict=True)
+                if due is not None and due <= now]
 
-    def _refresh_priorities(self, conn: Connection) -> None:
+    def _refresh_priorities(self) -> None:
         # MAX(id) first: a job committed after this read makes the next idle poll refresh again.
-        self._max_id_seen = int(conn.execute(self._max_id).scalar() or 0)
+        self._max_id_seen = int(self._fetch(self._max_id, {})[0] or 0)
         found: list[int] = []
-        p = conn.execute(self._first_priority).scalar()
+        p = self._fetch(self._first_priority, {})[0]
         while p is not None and len(found) < 1000:
             found.append(int(p))
-            p = conn.execute(self._next_priority, {"after": p}).scalar()
+            p = self._fetch(self._next_priority, {"after": p})[0]
         self._priorities = found
         self._refreshed_at = time.monotonic()
 
@@ -122,21 +124,36 @@ class Claimer:
                                          utcnow().label("now"), *due)
         return self._probes[count]
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """The probe connection: held, and on MariaDB in autocommit, so a probe is one round trip."""
+    def _fetch(self, stmt: Select[Any], params: dict[str, Any]) -> tuple[Any, ...]:
+        """One row of a read-only statement, sent through the DBAPI cursor of the probe connection.
+
+        An idle worker runs this many times a second: SQLAlchemy's per-statement handling cost
+        as much client CPU as the round trip, so the SQL is compiled once and sent as it is.
+        """
+        if stmt not in self._compiled:
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            # Our values are ints and strings, which need none of SQLAlchemy's bind processing;
+            # the statement's own literals (e.g. --min-priority) are fixed at compile time.
+            fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+            self._compiled[stmt] = (compiled.string, compiled.positiontup, fixed)
+        sql, order, fixed = self._compiled[stmt]
+        values = {**fixed, **params} if fixed else params
+        cursor = self._cursor()
+        cursor.execute(sql, tuple(values[k] for k in order) if order else values)
+        return tuple(cursor.fetchone())
+
+    def _cursor(self) -> Any:
         if self._probe_conn is None:
-            conn = self.engine.connect()
+            pooled = self.engine.raw_connection()
+            # Detached, it never goes back to the pool: it lives in autocommit for the Claimer's
+            # lifetime, so a probe is one round trip and holds no transaction (no metadata lock
+            # that would stall a migration).  SQLite connections are in autocommit already.
+            conn: Any = pooled.driver_connection
+            pooled.detach()
             if is_mysql(self.engine):
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._probe_conn = conn
-        conn = self._probe_conn
-        if is_mysql(self.engine):
-            yield conn
-            conn.commit()  # ends SQLAlchemy's bookkeeping only: autocommit sends nothing
-        else:
-            with conn.begin():  # SQLite: BEGIN IMMEDIATE ... COMMIT, local and cheap
-                yield conn
+                conn.autocommit(True)
+            self._probe_conn, self._probe_cursor = conn, conn.cursor()
+        return self._probe_cursor
 
     # -- claiming --------------------------------------------------------------------------------
     def _claim_levels(self, priorities: list[int], limit: int) -> list[ClaimedJob]:

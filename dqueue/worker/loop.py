@@ -64,6 +64,7 @@ class Worker:
         self._claim_uncertain = False  # a claim failed: rows may be locked in our name unknowingly
         self.registration: processes.Registration
         self.name = ""
+        self._shown = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -254,7 +255,9 @@ class Worker:
         return started is not None and time.monotonic() > started + self.settings.grace_period
 
     def _title(self, what: str) -> None:
-        setproctitle(f"dqueue worker {self.name}: {what}")
+        if what != self._shown:  # an idle worker polls many times a second: set it on change only
+            self._shown = what
+            setproctitle(f"dqueue worker {self.name}: {what}")
 
 
 def _last_line(text: str) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .loop import Running, Worker
 
 log = logging.getLogger("dqueue.worker")
-TICK = 0.1
+TICK = 0.25  # seconds; the resolution of timeouts and the grace period (each wake-up costs CPU)
 
 
 class Monitor(threading.Thread):

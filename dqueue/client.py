@@ -5,10 +5,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
 
-from . import config, jobs
+from . import config, doorbell, jobs
 from .store import NewJob, make_engine
 from .store import queue as store_queue
 
@@ -66,6 +66,7 @@ class Client:
     def __init__(self, settings: config.Settings | None = None, *, engine: Engine | None = None) -> None:
         self.settings = settings or config.load()
         self._engine = engine
+        self.doorbell_folder = self.settings.doorbell_folder()
 
     @property
     def engine(self) -> Engine:
@@ -104,16 +105,29 @@ class Client:
         """
         row = build(JobSpec(name, args or {}, queue, priority, run_at), check)
         if connection is not None:
-            return store_queue.enqueue(_as_connection(connection), row)
-        return self._write(lambda conn: store_queue.enqueue(conn, row))
+            return store_queue.enqueue(self._joined(connection), row)
+        job_id = self._write(lambda conn: store_queue.enqueue(conn, row))
+        doorbell.ring(self.doorbell_folder)
+        return job_id
 
     def enqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None,
                      check: bool = True) -> list[int]:
         """Add many jobs in one transaction; all or none are written. Ids in the order given."""
         rows = [build(s, check) for s in specs]
         if connection is not None:
-            return store_queue.enqueue_many(_as_connection(connection), rows)
-        return self._write(lambda conn: store_queue.enqueue_many(conn, rows))
+            return store_queue.enqueue_many(self._joined(connection), rows)
+        ids = self._write(lambda conn: store_queue.enqueue_many(conn, rows))
+        doorbell.ring(self.doorbell_folder)
+        return ids
+
+    def _joined(self, connection: Any) -> Connection:
+        """The caller's connection; its next COMMIT rings the doorbell, as the job is visible then."""
+        conn = _as_connection(connection)
+        if not getattr(conn, "_dqueue_rings", False):
+            folder = self.doorbell_folder
+            event.listen(conn, "commit", lambda _conn: doorbell.ring(folder))
+            conn._dqueue_rings = True  # type: ignore[attr-defined]
+        return conn
 
 
 _default: Client | None = None

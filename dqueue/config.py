@@ -26,7 +26,7 @@ class Settings:
     hostname: str = field(default_factory=socket.gethostname)
     imports: tuple[str, ...] = ()
     # Worker polling and batching.
-    sleep_delay: float = 0.03  # see docs/benchmarks.md: latency p50 vs idle cost
+    sleep_delay: float = 0.06  # see docs/benchmarks.md: latency vs idle cost
     batch_size: int = 10
     prefetch_hold: float = 1.0  # seconds a claimed-but-unstarted job may wait before it is handed back
     priority_refresh: float = 1.0  # seconds between refreshes of the set of pending priorities
@@ -45,6 +45,11 @@ class Settings:
     log_dir: str = "var/log"
     log_level: str = "INFO"
     flag_dir: str = "var/flags"
+    doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
+
+    def doorbell_folder(self) -> "Path | None":
+        from . import doorbell
+        return doorbell.directory(self.doorbell_dir, self.pid_dir, self.resolved_database_url())
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .. import jobs
 from ..config import Settings
+from ..doorbell import Doorbell
 from ..store import make_engine, processes, queue
 from ..store.claim import Claimer
 from ..store.queue import ClaimedJob
@@ -65,6 +66,7 @@ class Worker:
         self.registration: processes.Registration
         self.name = ""
         self._shown = ""
+        self.doorbell: Doorbell | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -73,6 +75,7 @@ class Worker:
             self.engine, "worker", self.settings.hostname, os.getpid(), self.queues), "register")
         assert registration is not None  # _until_db only gives up when told to
         self.registration, self.name = registration, registration.name
+        self.doorbell = Doorbell.open(self.settings.doorbell_folder())
         claimer = Claimer(self.engine, self.name, self.queues, self.min_priority,
                                 self.max_priority, self.settings.priority_refresh)
         monitor = Monitor(self)
@@ -95,6 +98,8 @@ class Worker:
         finally:
             monitor.stop()
             claimer.close()
+            if self.doorbell is not None:
+                self.doorbell.close()
             self.release_pending("worker stopping")
             self._deregister()
         log.info("worker.stop process=%r", self.name)
@@ -162,9 +167,13 @@ class Worker:
                 self._db_unavailable(exc, what)
 
     def _sleep(self, seconds: float) -> None:
-        readable, _, _ = select.select([self._wake_r], [], [], seconds)
-        if readable:
+        """Wait ``seconds``, or less if a signal arrives or the doorbell rings (a local enqueue)."""
+        waiting: list[Any] = [self._wake_r] if self.doorbell is None else [self._wake_r, self.doorbell]
+        readable, _, _ = select.select(waiting, [], [], seconds)
+        if self._wake_r in readable:
             self._wake_r.recv(4096)
+        if self.doorbell is not None and self.doorbell in readable:
+            self.doorbell.drain()
 
     # -- running -----------------------------------------------------------------------------
     def _run_batch(self, batch: list[ClaimedJob]) -> None:

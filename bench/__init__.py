@@ -1,0 +1,1 @@
+"""Benchmarks of dqueue against a raw-SQL floor: see bench/README.md and docs/benchmarks.md."""

@@ -79,7 +79,7 @@ def reap(engine: Engine, stale_after: float) -> ReapResult:
             dead = [r[0] for r in conn.execute(
                 select(procs.c.name).where(procs.c.last_heartbeat_at < cutoff))]
             locked = conn.execute(
-                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts)
+                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, dj.c.priority, dj.c.run_at)
                 .where(dj.c.failed_at.is_(None), dj.c.locked_at.is_not(None),
                        dj.c.locked_at < cutoff)).all()
             released = _release(conn, [r for r in locked if r.locked_by not in live],
@@ -100,7 +100,7 @@ def release_exited(engine: Engine, hostname: str, pid: int, how: str) -> ReapRes
             if not names:
                 return ReapResult([], [])
             locked = conn.execute(
-                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts)
+                select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, dj.c.priority, dj.c.run_at)
                 .where(dj.c.locked_by.in_(names))).all()
             released = _release(conn, locked, how)
             conn.execute(delete(procs).where(procs.c.name.in_(names)))
@@ -109,14 +109,28 @@ def release_exited(engine: Engine, hostname: str, pid: int, how: str) -> ReapRes
 
 
 def _release(conn: Connection, rows: Sequence[Any], how: str) -> list[int]:
+    """Unlock a dead holder's rows.  Only the job it was running keeps the attempt it was charged.
+
+    A worker claims a batch only when it holds nothing and runs it in claim order, so of a dead
+    holder's locked rows the first in claim order (priority, run_at, id) is the one it was
+    running; the others were prefetched and never started, and must not lose an attempt to a
+    job that killed its worker.
+    """
     released = []
+    first_of: dict[Any, Any] = {}
+    for row in sorted(rows, key=lambda r: (r.priority, r.run_at, r.id)):
+        first_of.setdefault(row.locked_by, row)
     for row in rows:
-        note = f"released: lock holder {row.locked_by!r} {how} during attempt {row.attempts}"
+        values: dict[str, Any] = {"locked_at": None, "locked_by": None, "run_at": utcnow(),
+                                  "updated_at": utcnow()}
+        if first_of[row.locked_by] is row:
+            values["last_error"] = cap_error(
+                f"released: lock holder {row.locked_by!r} {how} during attempt {row.attempts}")
+        else:
+            values["attempts"] = dj.c.attempts - 1  # prefetched, never started
         n = conn.execute(
             update(dj).where(dj.c.id == row.id, dj.c.locked_at == row.locked_at,
-                             _same_holder(row.locked_by))
-            .values(locked_at=None, locked_by=None, last_error=cap_error(note),
-                    run_at=utcnow(), updated_at=utcnow())).rowcount
+                             _same_holder(row.locked_by)).values(**values)).rowcount
         if n:
             released.append(int(row.id))
     return released

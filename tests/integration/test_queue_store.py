@@ -174,3 +174,16 @@ def test_enqueue_survives_a_connection_the_server_closed(mariadb_url: str) -> No
     c.enqueue("t.after_restart")
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 2
     engine.dispose()
+
+
+def test_a_dead_workers_unstarted_jobs_get_their_attempt_back(engine: Engine) -> None:
+    from dqueue.store import processes
+    ids = _enqueue(engine, 3)
+    reg = processes.register(engine, "worker", "h1", 4242)
+    Claimer(engine, reg.name).claim(10)  # the worker was running the first, the others waited
+    result = processes.release_exited(engine, "h1", 4242, "was killed by SIGKILL")
+    assert sorted(result.released) == sorted(ids)
+    rows = job_rows(engine)
+    assert [rows[i]["attempts"] for i in ids] == [1, 0, 0]
+    assert "was killed by SIGKILL during attempt 1" in rows[ids[0]]["last_error"]
+    assert rows[ids[1]]["last_error"] is None and rows[ids[1]]["locked_by"] is None

@@ -1,0 +1,49 @@
+"""``dqueue enqueue`` from the shell, and a supervisor that cannot keep its workers alive."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from dqueue import client
+from tests import sample_jobs  # noqa: F401
+from tests.helpers import job_rows, run_cli
+from tests.workers import FAST, burst
+
+
+def test_enqueue_prints_the_id_and_writes_the_row(engine: Engine, db_url: str) -> None:
+    result = run_cli(["--import", "tests.sample_jobs", "enqueue", "t.record", "--args",
+                      '{"path": "/dev/null", "token": "x"}', "--queue", "mail", "--priority", "-3",
+                      "--run-at", "2030-01-02T03:04:05+02:00"], db_url)
+    assert result.returncode == 0, result.stderr
+    row = job_rows(engine)[int(result.stdout.strip())]
+    assert (row["queue"], row["priority"]) == ("mail", -3)
+    assert row["run_at"] == dt.datetime(2030, 1, 2, 1, 4, 5)  # stored as UTC
+    as_json = run_cli(["--import", "tests.sample_jobs", "enqueue", "t.record", "--json", "--args",
+                       '{"path": "/dev/null", "token": "y"}'], db_url)
+    assert json.loads(as_json.stdout)["id"] in job_rows(engine)
+
+
+def test_enqueue_refuses_bad_input_and_writes_nothing(engine: Engine, db_url: str) -> None:
+    cases = [(["t.record", "--args", "{not json"], "not valid JSON"),
+             (["t.record", "--args", "[1, 2]"], "must be a JSON object"),
+             (["t.record", "--run-at", "next tuesday"], "not an ISO 8601 time"),
+             (["t.recrod"], "unknown job 't.recrod'"),
+             (["t.record", "--priority", "high"], "'high' is not a valid integer")]
+    for args, message in cases:
+        result = run_cli(["--import", "tests.sample_jobs", "enqueue", *args], db_url)
+        assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
+    assert job_rows(engine) == {}
+    forced = run_cli(["enqueue", "elsewhere.job", "--force"], db_url)
+    assert forced.returncode == 0 and len(job_rows(engine)) == 1
+
+
+def test_supervisor_exits_non_zero_when_workers_keep_dying(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    c = client.Client(engine=engine)
+    for i in range(8):
+        c.enqueue("t.suicide", {"path": str(tmp_path / f"out{i}")})
+    result = burst(db_url, timeout=120, **FAST)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "supervisor.giving_up worker 0 died 6 times" in result.stderr

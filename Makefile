@@ -21,8 +21,9 @@ test: $(VENV)/.installed
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check dqueue tests bench
+	$(BIN)/ruff check dqueue tests bench bin/delayed_job bin/dqueue bin/long_jobs
 	$(BIN)/mypy
+	scripts/check-systemd-unit
 
 ## bench: the benchmarks of docs/benchmarks.md, against MariaDB on 127.0.0.1
 bench: $(VENV)/.installed

@@ -61,6 +61,7 @@ class Worker:
         self.pending: list[ClaimedJob] = []
         self._lock = threading.Lock()  # guards pending and Running.recorded
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)  # written from a signal handler: must never block
         self._db_failures = 0
         self._claim_uncertain = False  # a claim failed: rows may be locked in our name unknowingly
         self.registration: processes.Registration
@@ -77,7 +78,7 @@ class Worker:
         self.registration, self.name = registration, registration.name
         self.doorbell = Doorbell.open(self.settings.doorbell_folder())
         claimer = Claimer(self.engine, self.name, self.queues, self.min_priority,
-                                self.max_priority, self.settings.priority_refresh)
+                          self.max_priority, self.settings.priority_refresh)
         monitor = Monitor(self)
         monitor.start()
         log.info("worker.start process=%r queues=%s burst=%s", self.name,
@@ -114,7 +115,7 @@ class Worker:
         try:
             self._wake_w.send(b"x")
         except OSError:
-            pass
+            pass  # full: the loop is being woken already
 
     def _install_signals(self) -> None:
         def on_signal(signum: int, frame: Any) -> None:

@@ -17,6 +17,8 @@ from dqueue.client import Client, JobSpec
 
 from . import common, floor
 
+ROUNDS = 10
+
 MANY_BATCH = 1000
 
 
@@ -62,20 +64,20 @@ def client_many_rate(url: str, jobs: int, batch: int = MANY_BATCH) -> dict[str, 
 
 def run(jobs: int = 10_000) -> dict[str, Any]:
     with common.scratch_db("enqueue") as url:
-        # Floor and client alternate in two halves, so a burst of load from elsewhere on the
-        # machine is less likely to land on one side only.
-        half = max(jobs // 2, 1)
+        # Floor and client alternate in ROUNDS short rounds: the disk's fsync time drifts over
+        # seconds (a virtual disk here), and two long halves let the drift land on one side.
+        part = max(jobs // ROUNDS, 1)
         parts: dict[str, list[dict[str, float]]] = {"dqueue": [], "floor": []}
-        for _ in range(2):
-            parts["floor"].append(floor.insert_rate(url, half))
+        for _ in range(ROUNDS):
+            parts["floor"].append(floor.insert_rate(url, part))
             _truncate(url)
-            parts["dqueue"].append(client_rate(url, half))
+            parts["dqueue"].append(client_rate(url, part))
             _truncate(url)
         many = client_many_rate(url, jobs)
-    out: dict[str, Any] = {"jobs": 2 * half, "enqueue_many": many}
+    out: dict[str, Any] = {"jobs": ROUNDS * part, "enqueue_many": many, "rounds": ROUNDS}
     for side, runs in parts.items():
         seconds = sum(r["seconds"] for r in runs)
-        out[side] = {"jobs": 2 * half, "seconds": seconds, "rate": 2 * half / seconds}
+        out[side] = {"jobs": ROUNDS * part, "seconds": seconds, "rate": ROUNDS * part / seconds}
     common.log(f"enqueue: dqueue {out['dqueue']['rate']:.0f}/s, floor {out['floor']['rate']:.0f}/s, "
                f"enqueue_many {many['rate']:.0f}/s")
     return out

@@ -75,6 +75,35 @@ class Client:
             self._engine = make_engine(self.settings.resolved_database_url(), pre_ping=False)
         return self._engine
 
+    def _insert_one(self, row: NewJob) -> int:
+        """One INSERT and COMMIT straight on a pooled DBAPI connection: the common enqueue.
+
+        Same rule as ``_write``: a connection found dead before COMMIT committed nothing and is
+        replaced once; an error during COMMIT is ambiguous and raised.
+        """
+        dialect = self.engine.dialect
+        for attempt in (1, 2):
+            pooled = self.engine.raw_connection()
+            committing = False
+            try:
+                job_id = store_queue.insert_uncommitted(pooled, dialect, row)
+                committing = True
+                pooled.commit()
+                return job_id
+            except dialect.loaded_dbapi.Error as exc:
+                dead = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+                if dead:
+                    pooled.invalidate()
+                else:
+                    pooled.rollback()
+                if dead and not committing and attempt == 1:
+                    continue
+                raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                          connection_invalidated=dead) from exc
+            finally:
+                pooled.close()
+        raise AssertionError("unreachable")
+
     def _write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a transaction of its own, on a fresh connection if the pooled one is dead.
 
@@ -106,7 +135,7 @@ class Client:
         row = build(JobSpec(name, args or {}, queue, priority, run_at), check)
         if connection is not None:
             return store_queue.enqueue(self._joined(connection), row)
-        job_id = self._write(lambda conn: store_queue.enqueue(conn, row))
+        job_id = self._insert_one(row)
         doorbell.ring(self.doorbell_folder)
         return job_id
 

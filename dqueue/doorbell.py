@@ -69,27 +69,36 @@ class Doorbell:
         self.path.unlink(missing_ok=True)
 
 
+_sender: socket.socket | None = None  # one unbound datagram socket per process, reused
+
+
 def ring(folder: Path | None) -> int:
-    """Wake the workers listening in ``folder``; returns how many were rung.  Never raises."""
+    """Wake the workers listening in ``folder``; returns how many were rung.  Never raises.
+
+    It runs after every enqueue, so it costs a directory listing when nobody listens, and one
+    datagram per listener otherwise.
+    """
+    global _sender
     if folder is None:
         return 0
     try:
-        names = os.listdir(folder)
+        names = [name for name in os.listdir(folder) if name.endswith(".sock")]
     except OSError:
         return 0  # no worker has ever listened here
+    if not names:
+        return 0
+    if _sender is None:
+        _sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        _sender.setblocking(False)
     rung = 0
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        for name in names:
-            if not name.endswith(".sock"):
-                continue
-            path = folder / name
-            try:
-                sock.sendto(b"!", str(path))
-                rung += 1
-            except BlockingIOError:
-                rung += 1  # its queue is full of rings already: it is awake anyway
-            except OSError as exc:
-                if exc.errno == errno.ECONNREFUSED:  # nobody bound: a worker that died
-                    path.unlink(missing_ok=True)
+    for name in names:
+        path = folder / name
+        try:
+            _sender.sendto(b"!", str(path))
+            rung += 1
+        except BlockingIOError:
+            rung += 1  # its queue is full of rings already: it is awake anyway
+        except OSError as exc:
+            if exc.errno == errno.ECONNREFUSED:  # nobody bound: a worker that died
+                path.unlink(missing_ok=True)
     return rung

@@ -9,7 +9,7 @@ memory and crashed MariaDB in our benchmark).
 
 The pending priorities come from ``MIN(priority) … > p`` probes that the index answers without
 scanning.  An idle worker does not run the locking claim at all: each poll is one plain SELECT
-(on MariaDB over a held autocommit connection, so one round trip) of ``MAX(id)``, the database
+(over the worker's held autocommit connection, store/direct.py: one round trip) of ``MAX(id)``, the database
 clock and, per known priority, ``MIN(run_at)`` of its pending rows.  It claims only at the
 priorities whose earliest pending job is due.  Whatever changes the runnable set changes one of
 those values, so the next poll sees it: a new job raises MAX(id); an operator's ``UPDATE`` of
@@ -22,9 +22,8 @@ import time
 from typing import Any, Sequence
 
 from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
-from sqlalchemy.exc import DBAPIError
 
-from .engine import is_mysql
+from .direct import Direct
 from .queue import ClaimedJob, retry_on_deadlock
 from .schema import delayed_jobs as dj
 from .schema import utcnow
@@ -35,7 +34,7 @@ MAX_PROBED_PRIORITIES = 32  # beyond this, an idle poll simply tries every prior
 class Claimer:
     def __init__(self, engine: Engine, locked_by: str, queues: Sequence[str] = (),
                  min_priority: int | None = None, max_priority: int | None = None,
-                 priority_refresh: float = 1.0) -> None:
+                 priority_refresh: float = 1.0, direct: Direct | None = None) -> None:
         self.engine = engine
         self.locked_by = locked_by
         self.priority_refresh = priority_refresh
@@ -43,9 +42,7 @@ class Claimer:
         self._refreshed_at = float("-inf")
         self._max_id_seen = 0
         self._idle = True  # the last claim came back short
-        self._probe_conn: Any = None  # a detached DBAPI connection in autocommit, see _cursor
-        self._probe_cursor: Any = None
-        self._compiled: dict[Any, Any] = {}  # statement -> its compiled form for this dialect
+        self.direct = direct or Direct(engine)  # the idle probe runs on it
         self._probes: dict[int, Select[Any]] = {}
         window: list[ColumnElement[bool]] = [dj.c.failed_at.is_(None), dj.c.locked_at.is_(None)]
         if min_priority is not None:
@@ -68,22 +65,13 @@ class Claimer:
 
     def claim(self, limit: int) -> list[ClaimedJob]:
         """Lock up to ``limit`` runnable jobs, most urgent first; counts one attempt for each."""
-        try:
-            due = self._due_priorities()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            self.close()  # a fresh connection next time
-            raise DBAPIError.instance(None, None, exc, self.engine.dialect.loaded_dbapi.Error) from exc
+        due = self._due_priorities()
         jobs = retry_on_deadlock(lambda: self._claim_levels(due, limit)) if due else []
         self._idle = len(jobs) < limit
         return jobs
 
     def close(self) -> None:
-        conn, self._probe_conn = self._probe_conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except self.engine.dialect.loaded_dbapi.Error:
-                pass
+        self.direct.close()
 
     # -- which priorities have due jobs ----------------------------------------------------------
     def _due_priorities(self) -> list[int]:
@@ -125,35 +113,7 @@ class Claimer:
         return self._probes[count]
 
     def _fetch(self, stmt: Select[Any], params: dict[str, Any]) -> tuple[Any, ...]:
-        """One row of a read-only statement, sent through the DBAPI cursor of the probe connection.
-
-        An idle worker runs this many times a second: SQLAlchemy's per-statement handling cost
-        as much client CPU as the round trip, so the SQL is compiled once and sent as it is.
-        """
-        if stmt not in self._compiled:
-            compiled = stmt.compile(dialect=self.engine.dialect)
-            # Our values are ints and strings, which need none of SQLAlchemy's bind processing;
-            # the statement's own literals (e.g. --min-priority) are fixed at compile time.
-            fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
-            self._compiled[stmt] = (compiled.string, compiled.positiontup, fixed)
-        sql, order, fixed = self._compiled[stmt]
-        values = {**fixed, **params} if fixed else params
-        cursor = self._cursor()
-        cursor.execute(sql, tuple(values[k] for k in order) if order else values)
-        return tuple(cursor.fetchone())
-
-    def _cursor(self) -> Any:
-        if self._probe_conn is None:
-            pooled = self.engine.raw_connection()
-            # Detached, it never goes back to the pool: it lives in autocommit for the Claimer's
-            # lifetime, so a probe is one round trip and holds no transaction (no metadata lock
-            # that would stall a migration).  SQLite connections are in autocommit already.
-            conn: Any = pooled.driver_connection
-            pooled.detach()
-            if is_mysql(self.engine):
-                conn.autocommit(True)
-            self._probe_conn, self._probe_cursor = conn, conn.cursor()
-        return self._probe_cursor
+        return self.direct.fetch_one(stmt, params)
 
     # -- claiming --------------------------------------------------------------------------------
     def _claim_levels(self, priorities: list[int], limit: int) -> list[ClaimedJob]:

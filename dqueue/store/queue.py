@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from .direct import Direct
 from .engine import SQLITE_FORMAT, supports_returning
 from .schema import delayed_jobs as dj
 from .schema import utcnow, utcnow_plus
@@ -67,7 +68,7 @@ def retry_on_deadlock(fn: Callable[[], T], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
-Bind = Engine | Connection
+Bind = Engine | Connection  # or a Direct, for the verbs that end a claim (one statement each)
 
 
 @contextmanager
@@ -94,22 +95,37 @@ _INSERT = insert(dj).values(
 _COMPILED_INSERT: dict[Any, tuple[str, list[str] | None]] = {}
 
 
-def enqueue(conn: Connection, job: NewJob) -> int:
-    """Insert one job on the caller's connection (the caller owns the transaction).
+def _insert_args(dialect: Any, job: NewJob) -> tuple[str, Any]:
+    """The INSERT for ``dialect`` as SQL text, compiled once, and its arguments for ``job``.
 
-    The INSERT is compiled once per dialect and sent as its SQL string: SQLAlchemy's per-call
-    statement handling cost about as much client CPU as the INSERT's round trip, and enqueue is
-    the path an application calls in its own request loop.
+    Enqueue is what an application calls in its own request loop: SQLAlchemy's per-call
+    statement handling cost about as much client CPU as the INSERT's round trip.
     """
-    if conn.dialect not in _COMPILED_INSERT:
-        compiled = _INSERT.compile(dialect=conn.dialect)
-        _COMPILED_INSERT[conn.dialect] = (compiled.string, compiled.positiontup)
-    sql, order = _COMPILED_INSERT[conn.dialect]
+    if dialect not in _COMPILED_INSERT:
+        compiled = _INSERT.compile(dialect=dialect)
+        _COMPILED_INSERT[dialect] = (compiled.string, compiled.positiontup)
+    sql, order = _COMPILED_INSERT[dialect]
     params = {**_row(job), "attempts": 0}
-    if job.run_at is not None and conn.dialect.name == "sqlite":
+    if job.run_at is not None and dialect.name == "sqlite":
         params["run_at"] = job.run_at.strftime(SQLITE_FORMAT)  # what SQLAlchemy's DateTime stores
-    args = tuple(params[k] for k in order) if order else params
-    return int(conn.exec_driver_sql(sql, args).lastrowid)  # type: ignore[arg-type]
+    return sql, (tuple(params[k] for k in order) if order else params)
+
+
+def enqueue(conn: Connection, job: NewJob) -> int:
+    """Insert one job on the caller's connection (the caller owns the transaction)."""
+    sql, args = _insert_args(conn.dialect, job)
+    return int(conn.exec_driver_sql(sql, args).lastrowid)
+
+
+def insert_uncommitted(dbapi_conn: Any, dialect: Any, job: NewJob) -> int:
+    """Insert one job on a DBAPI connection, leaving the COMMIT to the caller (see Client)."""
+    sql, args = _insert_args(dialect, job)
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(sql, args)
+        return int(cursor.lastrowid)
+    finally:
+        cursor.close()
 
 
 def enqueue_many(conn: Connection, jobs: Sequence[NewJob]) -> list[int]:
@@ -141,32 +157,36 @@ def _lock_of(job: ClaimedJob, **extra: Any) -> dict[str, Any]:
     return {"job_id": job.id, "holder": job.locked_by, "claimed_at": job.locked_at, **extra}
 
 
-def finish(bind: Bind, job: ClaimedJob) -> bool:
-    """Delete a job that succeeded; False when this process no longer holds its lock."""
+def _one_statement(bind: Bind | Direct, stmt: Any, params: dict[str, Any]) -> int:
+    if isinstance(bind, Direct):
+        return retry_on_deadlock(lambda: bind.execute(stmt, params))
     def run() -> int:
         with transaction(bind) as conn:
-            return conn.execute(_FINISH, _lock_of(job)).rowcount
-    return retry_on_deadlock(run) == 1
+            return int(conn.execute(stmt, params).rowcount)
+    return retry_on_deadlock(run)
 
 
-def fail(bind: Bind, job: ClaimedJob, error: str, retry_in: float | None) -> bool:
+def finish(bind: Bind | Direct, job: ClaimedJob) -> bool:
+    """Delete a job that succeeded; False when this process no longer holds its lock."""
+    return _one_statement(bind, _FINISH, _lock_of(job)) == 1
+
+
+def fail(bind: Bind | Direct, job: ClaimedJob, error: str, retry_in: float | None) -> bool:
     """Record a failed attempt: reschedule in ``retry_in`` seconds, or fail for good if None."""
     params = _lock_of(job, error=cap_error(error))
     if retry_in is not None:
         params["delay"] = retry_in
-
-    def run() -> int:
-        with transaction(bind) as conn:
-            return conn.execute(_FAIL if retry_in is None else _RETRY, params).rowcount
-    return retry_on_deadlock(run) == 1
+    return _one_statement(bind, _FAIL if retry_in is None else _RETRY, params) == 1
 
 
-def release(bind: Bind, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> int:
+def release(bind: Bind | Direct, jobs: Sequence[ClaimedJob], delay: float = 0.0) -> int:
     """Hand claimed jobs back unrun or not yet due: the attempt they were charged is returned.
 
     Used on shutdown, for prefetched jobs a long job would hold up, and for ``Reschedule``.
     """
     stmt = _RELEASE_LATER if delay > 0 else _RELEASE
+    if isinstance(bind, Direct):
+        return sum(_one_statement(bind, stmt, _lock_of(job, delay=delay)) for job in jobs)
 
     def run() -> int:
         with transaction(bind) as conn:

@@ -24,6 +24,7 @@ from ..config import Settings
 from ..doorbell import Doorbell
 from ..store import make_engine, processes, queue
 from ..store.claim import Claimer
+from ..store.direct import Direct
 from ..store.queue import ClaimedJob
 from . import executor
 from .executor import Outcome
@@ -68,6 +69,8 @@ class Worker:
         self.name = ""
         self._shown = ""
         self.doorbell: Doorbell | None = None
+        # The main thread's autocommit connection: idle polls and job outcomes, one round trip each.
+        self.direct = Direct(self.engine)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -78,7 +81,7 @@ class Worker:
         self.registration, self.name = registration, registration.name
         self.doorbell = Doorbell.open(self.settings.doorbell_folder())
         claimer = Claimer(self.engine, self.name, self.queues, self.min_priority,
-                          self.max_priority, self.settings.priority_refresh)
+                          self.max_priority, self.settings.priority_refresh, self.direct)
         monitor = Monitor(self)
         monitor.start()
         log.info("worker.start process=%r queues=%s burst=%s", self.name,
@@ -236,12 +239,14 @@ class Worker:
         if kind == "retry":
             policy = running.jobdef.retry if running.jobdef else jobs.RetryPolicy()
             delay = policy.delay(job.attempts, self.settings.backoff_base, self.settings.backoff_max)
+        # The monitor thread records too (a job that would not stop): it must use the pool.
+        bind = self.direct if threading.current_thread() is threading.main_thread() else self.engine
         action: Callable[[], bool | int] = {
-            "done": lambda: queue.finish(self.engine, job),
-            "retry": lambda: queue.fail(self.engine, job, outcome.error, delay),
-            "failed": lambda: queue.fail(self.engine, job, outcome.error, None),
-            "release": lambda: queue.release(self.engine, [job]),
-            "reschedule": lambda: queue.release(self.engine, [job], delay),
+            "done": lambda: queue.finish(bind, job),
+            "retry": lambda: queue.fail(bind, job, outcome.error, delay),
+            "failed": lambda: queue.fail(bind, job, outcome.error, None),
+            "release": lambda: queue.release(bind, [job]),
+            "reschedule": lambda: queue.release(bind, [job], delay),
         }[kind]
         ok = self._until_db(action, f"record {kind} of job {job.id}", give_up=self._past_grace)
         ids = f"id={job.id} job={running.name} queue={job.queue} attempt={job.attempts}/{running.max_attempts}"

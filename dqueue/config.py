@@ -26,7 +26,7 @@ class Settings:
     hostname: str = field(default_factory=socket.gethostname)
     imports: tuple[str, ...] = ()
     # Worker polling and batching.
-    sleep_delay: float = 0.06  # see docs/benchmarks.md: latency vs idle cost
+    sleep_delay: float = 0.07  # see docs/benchmarks.md: latency vs idle cost
     batch_size: int = 10
     prefetch_hold: float = 1.0  # seconds a claimed-but-unstarted job may wait before it is handed back
     priority_refresh: float = 1.0  # seconds between refreshes of the set of pending priorities

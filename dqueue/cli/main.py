@@ -118,7 +118,7 @@ def enqueue(app: AppContext, name: str, args_json: str, queue: str | None, prior
 @click.option("--min-priority", type=int, help="Only jobs with priority >= this.")
 @click.option("--max-priority", type=int, help="Only jobs with priority <= this.")
 @click.option("--sleep-delay", type=float,
-              help="Seconds between polls when idle [default 0.06]; a local enqueue wakes workers at once.")
+              help="Seconds between polls when idle [default 0.07]; a local enqueue wakes workers at once.")
 @click.option("--batch-size", type=click.IntRange(1, 1000), help="Jobs claimed per poll [default 10].")
 @click.option("--grace-period", type=float, help="Seconds a running job gets to finish on SIGTERM [default 30].")
 @click.option("--burst", is_flag=True, help="Run what is runnable now, then exit 0 (future jobs do not hold it).")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, bindparam, func, or_, select, update
 
 from .direct import Direct
 from .queue import ClaimedJob, retry_on_deadlock
@@ -52,7 +52,9 @@ class Claimer:
         self._max_id = select(func.max(dj.c.id))
         self._first_priority = select(func.min(dj.c.priority)).where(*window)
         self._next_priority = select(func.min(dj.c.priority)).where(*window, dj.c.priority > bindparam("after"))
-        self._queue_filter = [dj.c.queue.in_(list(queues))] if queues else []
+        # OR of equalities, not IN (…): an IN list is a "post-compile" parameter in SQLAlchemy,
+        # which the once-compiled SQL that Direct sends cannot carry.
+        self._queue_filter = [or_(*(dj.c.queue == q for q in queues))] if queues else []
         self._select = (
             select(dj.c.id, dj.c.handler, dj.c.attempts, dj.c.queue, dj.c.priority, dj.c.run_at,
                    utcnow().label("now"))

@@ -187,3 +187,16 @@ def test_a_dead_workers_unstarted_jobs_get_their_attempt_back(engine: Engine) ->
     assert [rows[i]["attempts"] for i in ids] == [1, 0, 0]
     assert "was killed by SIGKILL during attempt 1" in rows[ids[0]]["last_error"]
     assert rows[ids[1]]["last_error"] is None and rows[ids[1]]["locked_by"] is None
+
+
+def test_idle_probe_with_a_queue_filter(engine: Engine) -> None:
+    claimer = Claimer(engine, "w", queues=["a", "b"], priority_refresh=3600)
+    assert claimer.claim(10) == []  # reads the priorities
+    assert claimer.claim(10) == []  # the idle probe, with the queue filter in it
+    (other,) = _enqueue(engine, queue="c")
+    (mine,) = _enqueue(engine, queue="b")
+    assert [j.id for j in claimer.claim(10)] == [mine]
+    assert claimer.claim(10) == [] and claimer.claim(10) == []
+    execute(engine, "UPDATE delayed_jobs SET queue = 'a' WHERE id = :i", i=other)
+    assert [j.id for j in claimer.claim(10)] == [other]
+    claimer.close()

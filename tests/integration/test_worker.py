@@ -157,6 +157,7 @@ def test_direct_table_edits_are_honoured(engine: Engine, db_url: str, tmp_path: 
         wait_until(lambda: len(lines(out)) == 4, 10, message="the job moved to our queue")
     assert [line.split()[0] for line in lines(out)] == ["failed", "high", "low", "moved"]
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 0
+    assert "db.unavailable" not in (tmp_path / "log").read_text()  # the queue-filtered probe works
 
 
 def test_sigterm_lets_the_running_job_finish_and_exits_0(engine: Engine, db_url: str, tmp_path: Path) -> None:

@@ -141,15 +141,21 @@ def count_rows(url: str, runnable_only: bool = True) -> int:
         conn.close()
 
 
-def analyze(url: str) -> None:
-    """Refresh index statistics after a bulk load, as a long-lived table would have them."""
+def run_sql(url: str, sql: str) -> None:
+    """One statement on the scratch database, on a connection of its own, committed."""
     conn = connect(database_of(url))
     try:
         with conn.cursor() as cur:
-            cur.execute("ANALYZE TABLE delayed_jobs")
+            cur.execute(sql)
             cur.fetchall()
+        conn.commit()
     finally:
         conn.close()
+
+
+def analyze(url: str) -> None:
+    """Refresh index statistics after a bulk load, as a long-lived table would have them."""
+    run_sql(url, "ANALYZE TABLE delayed_jobs")
 
 
 # -- running the real CLI ---------------------------------------------------------------------

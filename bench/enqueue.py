@@ -23,13 +23,7 @@ MANY_BATCH = 1000
 
 
 def _truncate(url: str) -> None:
-    conn = common.connect(common.database_of(url))
-    try:
-        with conn.cursor() as cur:
-            cur.execute("TRUNCATE TABLE delayed_jobs")
-        conn.commit()
-    finally:
-        conn.close()
+    common.run_sql(url, "TRUNCATE TABLE delayed_jobs")
 
 
 def client_rate(url: str, jobs: int) -> dict[str, float]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import doorbell
+
 DEFAULT_SQLITE_PATH = Path("var") / "dqueue.sqlite3"
 
 
@@ -47,8 +49,7 @@ class Settings:
     flag_dir: str = "var/flags"
     doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
 
-    def doorbell_folder(self) -> "Path | None":
-        from . import doorbell
+    def doorbell_folder(self) -> Path | None:
         return doorbell.directory(self.doorbell_dir, self.pid_dir, self.resolved_database_url())
 
     def resolved_database_url(self) -> str:

@@ -28,7 +28,7 @@ from ..store.direct import Direct
 from ..store.queue import ClaimedJob
 from . import executor
 from .executor import Outcome
-from .monitor import Monitor, _short
+from .monitor import Monitor, db_error_line
 
 log = logging.getLogger("dqueue.worker")
 T = TypeVar("T")
@@ -57,7 +57,6 @@ class Worker:
                                   pool_size=2, max_overflow=2)
         self.interrupter = executor.Interrupter()
         self.stop_requested_at: float | None = None
-        self.lost_registration = False
         self.current: Running | None = None
         self.pending: list[ClaimedJob] = []
         self._lock = threading.Lock()  # guards pending and Running.recorded
@@ -109,10 +108,8 @@ class Worker:
         log.info("worker.stop process=%r", self.name)
         return 0
 
-    def request_stop(self, lost: bool = False) -> None:
+    def request_stop(self) -> None:
         """Ask the loop to stop after the current job; safe from a signal handler (sets flags)."""
-        if lost:
-            self.lost_registration = True
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
         try:
@@ -131,7 +128,7 @@ class Worker:
         try:
             processes.deregister(self.engine, self.registration)
         except DBAPIError as exc:
-            log.warning("worker.deregister_failed process=%r error=%s", self.name, _short(exc))
+            log.warning("worker.deregister_failed process=%r error=%s", self.name, db_error_line(exc))
 
     # -- claiming ----------------------------------------------------------------------------
     def _claim(self, claimer: Claimer) -> list[ClaimedJob] | None:
@@ -154,7 +151,7 @@ class Worker:
     def _db_unavailable(self, exc: BaseException, what: str) -> None:
         self._db_failures += 1
         delay = min(0.25 * 2 ** (self._db_failures - 1), 30.0) * random.uniform(0.8, 1.2)
-        log.warning("db.unavailable during=%s retry_in=%.2fs error=%s", what, delay, _short(exc))
+        log.warning("db.unavailable during=%s retry_in=%.2fs error=%s", what, delay, db_error_line(exc))
         self._sleep(delay)
 
     def _until_db(self, fn: Callable[[], T], what: str, give_up: Callable[[], bool] = lambda: False) -> T | None:
@@ -166,7 +163,7 @@ class Worker:
                 return result
             except DBAPIError as exc:
                 if give_up():
-                    log.error("db.gave_up during=%s error=%s", what, _short(exc))
+                    log.error("db.gave_up during=%s error=%s", what, db_error_line(exc))
                     return None
                 self._db_unavailable(exc, what)
 

@@ -58,15 +58,15 @@ class Monitor(threading.Thread):
             if not processes.heartbeat(w.engine, w.registration):
                 log.error("worker.reaped process=%r: our registry row is gone (we were taken for "
                           "dead); stopping so the supervisor starts a fresh worker", w.name)
-                w.request_stop(lost=True)
+                w.request_stop()
         except DBAPIError as exc:
-            log.warning("worker.heartbeat_failed process=%r error=%s", w.name, _short(exc))
+            log.warning("worker.heartbeat_failed process=%r error=%s", w.name, db_error_line(exc))
 
     def _reap(self) -> None:
         try:
             processes.reap(self.worker.engine, self.worker.settings.stale_after)
         except DBAPIError as exc:
-            log.warning("reaper.failed error=%s", _short(exc))
+            log.warning("reaper.failed error=%s", db_error_line(exc))
 
     def _watch(self, now: float) -> None:
         w = self.worker
@@ -104,5 +104,6 @@ class Monitor(threading.Thread):
         os._exit(70)
 
 
-def _short(exc: BaseException) -> str:
+def db_error_line(exc: BaseException) -> str:
+    """The driver's own first line of a database error, short enough for one log line."""
     return str(getattr(exc, "orig", exc)).splitlines()[0][:300]

@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from ..config import Settings
 from ..store import SchemaError, make_engine, processes
+from .monitor import db_error_line
 
 log = logging.getLogger("dqueue.supervisor")
 
@@ -149,7 +150,7 @@ class Supervisor:
             processes.release_exited(engine, self.settings.hostname, pid, how)
         except DBAPIError as exc:
             # Not fatal: the heartbeat reaper hands the jobs back once the heartbeat is stale.
-            log.warning("supervisor.release_failed pid=%s error=%s", pid, str(exc.orig)[:300])
+            log.warning("supervisor.release_failed pid=%s error=%s", pid, db_error_line(exc))
         finally:
             engine.dispose()
 

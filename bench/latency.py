@@ -9,7 +9,11 @@ future-dated rows in it:
    mysqld threads serving their connections (PROCESSLIST.TID, ``/proc/<mysqld>/task/<tid>``);
    the whole mysqld above its baseline is reported too; all per idle worker as % of one core;
 4. enqueue ``bench.stamp`` jobs one at a time, 20-60 ms apart; the job writes its start time and
-   latency = start time - the time ``Client.enqueue`` returned (its commit).
+   latency = start time - the time ``Client.enqueue`` returned (its commit).  Three clients, one
+   after the other (``CLIENTS``): one on the workers' host, which rings their UNIX doorbell ("same
+   host"); one that says it is another host and rings no UNIX doorbell, so it reaches the workers
+   only through their network doorbell, as a client on another host does ("other host"); and one
+   that rings neither, so only polling finds its jobs ("polling only").
 
 Run alone: ``python -m bench.latency [--samples 300] [--idle 10] [--future 500000]``.
 """
@@ -32,6 +36,14 @@ from dqueue.store import make_engine
 from . import common, cpu, latency_jobs
 
 GAP = (0.020, 0.060)  # seconds between enqueues
+OTHER_HOST = "bench-other-host"  # a hostname no worker has: the client is "on another host"
+# Result key -> (label, settings of the enqueuing client).
+CLIENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "latency": ("same host", {}),
+    "latency_other_host": ("other host", {"hostname": OTHER_HOST, "doorbell_dir": "off"}),
+    "latency_polled": ("polling only", {"hostname": OTHER_HOST, "doorbell_dir": "off",
+                                        "network_doorbell": "off"}),
+}
 
 
 def registered_workers(url: str) -> int:
@@ -89,15 +101,14 @@ def server_baseline(seconds: float) -> float:
     return (cpu.cpu_seconds(server) - before) / (time.monotonic() - started)
 
 
-def sample_latency(url: str, samples: int, stamp_file: Path, seed: int, ring: bool) -> list[float]:
-    """Enqueue-to-start times.  ``ring``: the client rings the workers' doorbell, as an enqueue on
-    their host does; without it the workers find each job by polling, as for an enqueue made on
-    another host."""
+def sample_latency(url: str, samples: int, stamp_file: Path, seed: int,
+                   client_settings: dict[str, Any]) -> list[float]:
+    """Enqueue-to-start times of jobs enqueued by a client with ``client_settings`` (CLIENTS)."""
     rng = random.Random(seed)
     engine = make_engine(url)
     enqueued: dict[int, float] = {}
     try:
-        settings = config.load(environ={}, database_url=url, doorbell_dir=None if ring else "off")
+        settings = config.load(environ={}, database_url=url, **client_settings)
         client = Client(settings, engine=engine)
         for seq in range(samples):
             time.sleep(rng.uniform(*GAP))
@@ -126,16 +137,18 @@ def measure_pool(url: str, workers: int, samples: int, idle_seconds: float, tmp:
                           what=f"{workers} workers to register")
         time.sleep(2.0)  # past the first reap, which runs 0.5-1.5 s after a worker starts
         idle = idle_cpu(url, proc.pid, workers, idle_seconds, baseline)
-        latencies = sample_latency(url, samples, tmp / f"stamps-{label}-{workers}.csv", seed=workers, ring=True)
-        polled = sample_latency(url, samples, tmp / f"polled-{label}-{workers}.csv", seed=workers, ring=False)
+        result: dict[str, Any] = {"workers": workers, "idle": idle}
+        for key, (_, client_settings) in CLIENTS.items():
+            times = sample_latency(url, samples, tmp / f"{key}-{label}-{workers}.csv", seed=workers,
+                                   client_settings=client_settings)
+            result[key] = common.summary_ms(times)
     finally:
         code = common.stop_process(proc)
     if code != 0:
         raise RuntimeError(f"worker pool exited {code}:\n{log.read_text()[-2000:]}")
-    lat, far = common.summary_ms(latencies), common.summary_ms(polled)
-    result = {"workers": workers, "idle": idle, "latency": lat, "latency_polled": far}
-    common.log(f"latency {label} N={workers}: same host p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms; "
-               f"polling only p50 {far['p50_ms']:.1f} ms, p99 {far['p99_ms']:.1f} ms; "
+    figures = "; ".join(f"{name} p50 {result[key]['p50_ms']:.1f} ms, p99 {result[key]['p99_ms']:.1f} ms"
+                        for key, (name, _) in CLIENTS.items())
+    common.log(f"latency {label} N={workers}: {figures}; "
                f"idle {idle['pct_per_worker']:.2f}% of a core per worker "
                f"(pool {idle['pool_pct_per_worker']:.2f}%, its server threads {idle['server_pct_per_worker']:.2f}%; "
                f"whole mysqld above baseline {idle['mysqld_above_baseline_pct_per_worker']:.2f}%)")

@@ -5,11 +5,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 
-from . import config, doorbell, jobs
-from .store import NewJob, make_engine
+from . import config, doorbell, jobs, netbell
+from .store import NewJob, make_engine, processes
 from .store import queue as store_queue
 
 T = TypeVar("T")
@@ -67,6 +67,8 @@ class Client:
         self.settings = settings or config.load()
         self._engine = engine
         self.doorbell_folder = self.settings.doorbell_folder()
+        self._ringer: netbell.Ringer | None = None
+        self._ringer_checked = False
 
     @property
     def engine(self) -> Engine:
@@ -136,7 +138,7 @@ class Client:
         if connection is not None:
             return store_queue.enqueue(self._joined(connection), row)
         job_id = self._insert_one(row)
-        doorbell.ring(self.doorbell_folder)
+        self.ring()
         return job_id
 
     def enqueue_many(self, specs: Iterable[JobSpec], *, connection: Any = None,
@@ -146,15 +148,39 @@ class Client:
         if connection is not None:
             return store_queue.enqueue_many(self._joined(connection), rows)
         ids = self._write(lambda conn: store_queue.enqueue_many(conn, rows))
-        doorbell.ring(self.doorbell_folder)
+        self.ring()
         return ids
 
+    def ring(self) -> None:
+        """Wake idle workers after a commit: this host's by the UNIX doorbell, other hosts' over
+        UDP (netbell.py).  Best effort, never raises: polling finds the job anyway."""
+        doorbell.ring(self.doorbell_folder)
+        ringer = self._network_ringer()
+        if ringer is not None:
+            ringer.ring()
+
+    def _network_ringer(self) -> netbell.Ringer | None:
+        if not self._ringer_checked:
+            self._ringer_checked = True
+            # From the URL: a client used only with callers' connections never makes its engine.
+            backend = (self._engine.dialect.name if self._engine is not None
+                       else make_url(self.settings.resolved_database_url()).get_backend_name())
+            if netbell.wanted(self.settings.network_doorbell, backend):
+                # Workers on this host hear the UNIX doorbell, unless this client does not ring it.
+                self._ringer = netbell.Ringer(
+                    lambda: processes.bells(self.engine, self.settings.stale_after),
+                    self.settings.hostname, same_host=self.doorbell_folder is None)
+        return self._ringer
+
     def _joined(self, connection: Any) -> Connection:
-        """The caller's connection; its next COMMIT rings the doorbell, as the job is visible then."""
+        """The caller's connection; its COMMIT rings the doorbells.
+
+        SQLAlchemy's commit event comes just before the COMMIT is sent, not after: a worker that
+        polls before the COMMIT lands finds nothing and the job waits for its next poll.
+        """
         conn = _as_connection(connection)
         if not getattr(conn, "_dqueue_rings", False):
-            folder = self.doorbell_folder
-            event.listen(conn, "commit", lambda _conn: doorbell.ring(folder))
+            event.listen(conn, "commit", lambda _conn: self.ring())
             conn._dqueue_rings = True  # type: ignore[attr-defined]
         return conn
 

@@ -48,6 +48,7 @@ class Settings:
     log_level: str = "INFO"
     flag_dir: str = "var/flags"
     doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
+    network_doorbell: str = "auto"  # "auto": on for MariaDB/MySQL; "off" (see netbell.py)
 
     def doorbell_folder(self) -> Path | None:
         return doorbell.directory(self.doorbell_dir, self.pid_dir, self.resolved_database_url())
@@ -92,6 +93,8 @@ def _validated(s: Settings) -> Settings:
             raise ConfigError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
     if s.batch_size < 1 or s.max_attempts < 1:
         raise ConfigError("settings 'batch_size' and 'max_attempts' must be >= 1")
+    if s.network_doorbell not in ("auto", "off"):
+        raise ConfigError(f"setting 'network_doorbell' must be 'auto' or 'off', got {s.network_doorbell!r}")
     if s.stale_after <= 2 * s.heartbeat_interval:
         raise ConfigError(
             f"setting 'stale_after' ({s.stale_after}) must exceed twice 'heartbeat_interval' "

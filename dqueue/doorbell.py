@@ -5,7 +5,8 @@ enqueued, the enqueuer also sends a one-byte datagram to each worker's UNIX sock
 doorbell directory, so a local job starts within milliseconds and the poll interval can stay
 long enough for an idle worker to cost little.  Ringing is best effort: a lost or refused ring
 costs latency only, never a job.  The directory is per database (a hash of its URL), so workers
-of another database on the same host are not woken for nothing.
+of another database on the same host are not woken for nothing.  Workers on other hosts than
+the enqueuer's are rung over UDP instead (netbell.py).
 """
 from __future__ import annotations
 

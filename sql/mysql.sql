@@ -46,3 +46,9 @@ CREATE INDEX dqueue_processes_heartbeat ON dqueue_processes (last_heartbeat_at);
 
 INSERT INTO dqueue_alembic_version (version_num) VALUES ('0001');
 
+-- Running upgrade 0001 -> 0002
+
+ALTER TABLE dqueue_processes ADD COLUMN doorbell VARCHAR(200);
+
+UPDATE dqueue_alembic_version SET version_num='0002' WHERE dqueue_alembic_version.version_num = '0001';
+

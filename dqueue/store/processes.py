@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -34,18 +35,50 @@ class ReapResult:
 
 
 def register(engine: Engine, kind: str, hostname: str, pid: int,
-             queues: Sequence[str] = ()) -> Registration:
+             queues: Sequence[str] = (), doorbell: str | None = None) -> Registration:
     with engine.begin() as conn:
         # The name needs the row id, which exists only after the insert: insert a unique
         # placeholder, then set the real name in the same transaction.
         placeholder = f"registering host:{hostname} pid:{pid} {id(conn)}"
         result = conn.execute(insert(procs).values(
             name=placeholder, kind=kind, hostname=hostname, pid=pid,
-            queues=",".join(queues) or None, started_at=utcnow(), last_heartbeat_at=utcnow()))
+            queues=",".join(queues) or None, doorbell=doorbell, started_at=utcnow(),
+            last_heartbeat_at=utcnow()))
         proc_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         name = f"host:{hostname} pid:{pid} proc:{proc_id}"
         conn.execute(update(procs).where(procs.c.id == proc_id).values(name=name))
     return Registration(proc_id, name)
+
+
+def local_address(engine: Engine) -> str | None:
+    """The IP address this process's connections to the database leave from, or None.
+
+    That is the address the database's network can reach us at (a worker's network doorbell
+    listens there); None when the connection is not TCP (a UNIX socket) or the driver does not
+    expose its socket (PyMySQL does).
+    """
+    pooled = engine.raw_connection()
+    try:
+        sock = getattr(pooled.driver_connection, "_sock", None)
+        if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return None
+        return str(sock.getsockname()[0])
+    finally:
+        pooled.close()
+
+
+def bells(bind: Engine | Connection, stale_after: float) -> list[tuple[str, str]]:
+    """(hostname, doorbell) of every process that heartbeat within ``stale_after`` and listens.
+
+    Clients read this every few seconds, not per enqueue (see netbell.Ringer).
+    """
+    stmt = select(procs.c.hostname, procs.c.doorbell).where(
+        procs.c.doorbell.is_not(None),
+        procs.c.last_heartbeat_at >= utcnow_plus(bindparam("neg", -stale_after)))
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(stmt)]
+    return [(r[0], r[1]) for r in bind.execute(stmt)]
 
 
 def heartbeat(engine: Engine, reg: Registration) -> bool:
@@ -156,5 +189,7 @@ def list_processes(engine: Engine) -> list[dict[str, Any]]:
         d = dict(r._mapping)
         now: dt.datetime = d.pop("now")
         d["heartbeat_age"] = (now - d["last_heartbeat_at"]).total_seconds()
+        if d.get("doorbell"):  # "udp <ip> <port> <secret>": show where, never the secret
+            d["doorbell"] = " ".join(d["doorbell"].split()[:3])
         out.append(d)
     return out

@@ -64,6 +64,9 @@ dqueue_processes = Table(
     Column("queues", String(1024), nullable=True),
     Column("started_at", Timestamp, nullable=False),
     Column("last_heartbeat_at", Timestamp, nullable=False),
+    # "udp <ip> <port> <secret>": where a worker on another host than the enqueuer can be woken
+    # (see netbell.py); NULL on SQLite, or with network_doorbell = "off".
+    Column("doorbell", String(200), nullable=True),
     Index("dqueue_processes_heartbeat", "last_heartbeat_at"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",

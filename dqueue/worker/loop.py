@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from .. import jobs
 from ..config import Settings
 from ..doorbell import Doorbell
+from ..netbell import RING_GAP, NetBell, wanted
 from ..store import make_engine, processes, queue
 from ..store.claim import Claimer
 from ..store.direct import Direct
@@ -31,6 +32,7 @@ from .executor import Outcome
 from .monitor import Monitor, db_error_line
 
 log = logging.getLogger("dqueue.worker")
+ECHO_DELAY = 0.01  # a second look after a ring that found nothing (see run)
 T = TypeVar("T")
 
 
@@ -68,14 +70,14 @@ class Worker:
         self.name = ""
         self._shown = ""
         self.doorbell: Doorbell | None = None
+        self.netbell: NetBell | None = None
         # The main thread's autocommit connection: idle polls and job outcomes, one round trip each.
         self.direct = Direct(self.engine)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
-        registration = self._until_db(lambda: processes.register(
-            self.engine, "worker", self.settings.hostname, os.getpid(), self.queues), "register")
+        registration = self._until_db(self._register, "register")
         assert registration is not None  # _until_db only gives up when told to
         self.registration, self.name = registration, registration.name
         self.doorbell = Doorbell.open(self.settings.doorbell_folder())
@@ -85,6 +87,7 @@ class Worker:
         monitor.start()
         log.info("worker.start process=%r queues=%s burst=%s", self.name,
                  ",".join(self.queues) or "*", self.burst)
+        rung = False
         try:
             while self.stop_requested_at is None:
                 self._title("idle")
@@ -95,14 +98,23 @@ class Worker:
                     if self.burst:
                         log.info("worker.burst_done process=%r: no runnable job left", self.name)
                         break
-                    self._sleep(self.settings.sleep_delay * random.uniform(0.8, 1.2))
+                    if rung:
+                        # Rung, but nothing found: an enqueue joined to a caller's transaction
+                        # rings from SQLAlchemy's commit event, just *before* its COMMIT.
+                        rung = False
+                        self._sleep(ECHO_DELAY)
+                        continue
+                    rung = self._sleep(self.settings.sleep_delay * random.uniform(0.8, 1.2))
                     continue
+                rung = False
                 self._run_batch(batch)
         finally:
             monitor.stop()
             claimer.close()
             if self.doorbell is not None:
                 self.doorbell.close()
+            if self.netbell is not None:
+                self.netbell.close()
             self.release_pending("worker stopping")
             self._deregister()
         log.info("worker.stop process=%r", self.name)
@@ -123,6 +135,13 @@ class Worker:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.interrupter.install()
+
+    def _register(self) -> processes.Registration:
+        """Register, with a network doorbell where the database is reached over the network."""
+        if self.netbell is None and wanted(self.settings.network_doorbell, self.engine.dialect.name):
+            self.netbell = NetBell.open(processes.local_address(self.engine))
+        return processes.register(self.engine, "worker", self.settings.hostname, os.getpid(),
+                                  self.queues, self.netbell.address if self.netbell else None)
 
     def _deregister(self) -> None:
         try:
@@ -167,14 +186,36 @@ class Worker:
                     return None
                 self._db_unavailable(exc, what)
 
-    def _sleep(self, seconds: float) -> None:
-        """Wait ``seconds``, or less if a signal arrives or the doorbell rings (a local enqueue)."""
-        waiting: list[Any] = [self._wake_r] if self.doorbell is None else [self._wake_r, self.doorbell]
-        readable, _, _ = select.select(waiting, [], [], seconds)
-        if self._wake_r in readable:
-            self._wake_r.recv(4096)
-        if self.doorbell is not None and self.doorbell in readable:
-            self.doorbell.drain()
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if a signal arrives or a doorbell rings (an enqueue); True
+        when a doorbell ended the wait.
+
+        A network ring counts only RING_GAP after the poll that preceded this sleep, and after
+        noise (see NetBell.answer) that socket is left alone for a while, so a flood of datagrams
+        cannot turn the worker into a busy loop.
+        """
+        started = time.monotonic()
+        deadline, now = started + seconds, started
+        while now < deadline:
+            net = self.netbell
+            listen = net is not None and now >= net.quiet_until
+            waiting: list[Any] = [b for b in (self._wake_r, self.doorbell, net if listen else None)
+                                  if b is not None]
+            until = deadline if listen or net is None else min(deadline, net.quiet_until)
+            readable, _, _ = select.select(waiting, [], [], until - now)
+            if self._wake_r in readable:
+                self._wake_r.recv(4096)
+                return False
+            if self.doorbell is not None and self.doorbell in readable:
+                self.doorbell.drain()
+                return True
+            now = time.monotonic()
+            if net is not None and net in readable:
+                if now < started + RING_GAP:
+                    net.quiet_until = started + RING_GAP  # answered once the gap is over
+                elif net.answer():
+                    return True
+        return False
 
     # -- running -----------------------------------------------------------------------------
     def _run_batch(self, batch: list[ClaimedJob]) -> None:

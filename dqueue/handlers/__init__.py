@@ -1,0 +1,1 @@
+"""Handlers for external systems: one package per system, each with its own client."""

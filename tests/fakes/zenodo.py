@@ -1,0 +1,167 @@
+"""A fake Zenodo (legacy deposit API and bucket API) on 127.0.0.1, with faults a test can inject.
+
+In a test::
+
+    with FakeZenodo(token="t") as fake:
+        fake.inject("429", method="PUT", path=r"/api/files/", times=1, retry_after=1)
+        ...  # talk to fake.url
+        assert ("PUT", path, 201) in fake.requests
+
+From a benchmark or acceptance test: ``python -m tests.fakes.zenodo --port 0 --token T`` prints its URL
+on the first line of stdout and serves until it is sent SIGTERM or SIGINT.
+
+Uploads are streamed in 1 MiB reads and only their name, size and MD5 are kept, so a 2 GB upload
+costs no memory.  ``requests`` records ``(method, path, status)`` of every request (path without its
+query string); status 0 means a ``reset`` fault dropped the connection, 499 that the client went away
+before sending its whole body.  The token is never written back in any answer or log line.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+
+from tests.fakes.zenodo_handler import Server
+from tests.fakes.zenodo_state import Registry
+
+KINDS = {"429", "500", "504", "slow", "reset", "bad_checksum"}
+
+
+@dataclass
+class Fault:
+    kind: str
+    method: str | None
+    path: re.Pattern[str]
+    times: int | None  # None: every matching request, until clear_faults()
+    retry_after: float | str | None = None  # seconds, or an HTTP date sent as it is
+    reset_at: float | None = None
+    delay: float = 0.0
+    after_bytes: int = 65536
+    hits: int = 0
+
+
+class FakeZenodo:
+    def __init__(self, token: str = "fake-token", port: int = 0, verbose: bool = False) -> None:
+        self.token = token
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self._server = Server(("127.0.0.1", port))
+        self._server.fake = self
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state = Registry(self.url)
+        self.depositions = self.state.depositions
+        self.requests: list[tuple[str, str, int]] = []
+        self.request_headers: list[tuple[str, str, dict[str, str]]] = []  # Authorization left out
+        self._faults: list[Fault] = []
+        self._per_minute: int | None = None
+        self._window = (0, 0)  # (minute number, requests in it)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeZenodo:
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-zenodo",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeZenodo:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def inject(self, kind: str, *, method: str | None = None, path: str = "", times: int | None = 1,
+               retry_after: float | str | None = None, reset_at: float | None = None, delay: float = 0.0,
+               after_bytes: int = 65536) -> Fault:
+        """Answer the next ``times`` requests matching ``method`` and the regex ``path`` (searched in
+        the path without query) with fault ``kind``: "429" (with ``Retry-After: retry_after`` and/or
+        ``X-RateLimit-Reset: reset_at``, an epoch), "500", "504", "slow" (wait ``delay`` seconds, then
+        answer normally), "reset" (drop the connection unanswered, after reading up to ``after_bytes``
+        of a body) or "bad_checksum" (store an upload but report, and keep, a wrong MD5)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault {kind!r}; one of {sorted(KINDS)}")
+        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, reset_at,
+                      delay, after_bytes)
+        with self.lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def set_rate_limit(self, per_minute: int | None) -> None:
+        """Answer 429 for real once more than ``per_minute`` requests arrive in one clock minute."""
+        with self.lock:
+            self._per_minute = per_minute
+
+    def take_fault(self, method: str, path: str, upload: bool) -> Fault | None:
+        with self.lock:
+            for fault in self._faults:
+                if fault.kind == "bad_checksum" and not upload:
+                    continue  # only an upload has a checksum to spoil
+                if (fault.method in (None, method) and fault.path.search(path)
+                        and (fault.times is None or fault.times > 0)):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def count_request(self) -> bool:
+        """Count one request in this minute's window; True when it is over the enforced limit."""
+        with self.lock:
+            minute = int(time.time() // 60)
+            count = self._window[1] + 1 if self._window[0] == minute else 1
+            self._window = (minute, count)
+            return self._per_minute is not None and count > self._per_minute
+
+    def rate_headers(self) -> dict[str, str]:
+        with self.lock:
+            limit = self._per_minute or 100
+            minute, count = self._window
+        return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - count)),
+                "X-RateLimit-Reset": str((minute + 1) * 60)}
+
+    def record(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.requests.append((method, path, status))
+        if self.verbose:
+            print(f"{time.strftime('%H:%M:%S')} {method} {path} {status}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.zenodo", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="fake-token")
+    parser.add_argument("--rate-limit", type=int, default=None, help="enforce this many requests a minute")
+    parser.add_argument("--verbose", action="store_true", help="one line per request on stderr")
+    args = parser.parse_args(argv)
+    fake = FakeZenodo(token=args.token, port=args.port, verbose=args.verbose)
+    fake.set_rate_limit(args.rate_limit)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()  # only a flag: the main thread shuts the server down
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    fake.start()
+    print(fake.url, flush=True)
+    while not stop.wait(1.0):
+        pass
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

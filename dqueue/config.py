@@ -48,6 +48,18 @@ class Settings:
     log_level: str = "INFO"
     flag_dir: str = "var/flags"
     doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
+    # Zenodo copies (docs/zenodo.md).
+    zenodo_url: str = "https://sandbox.zenodo.org"
+    zenodo_token: str = field(default="", repr=False)  # masked in every log line and stored error
+    zenodo_community: str = ""  # a community id to add every deposition to ("": none)
+    zenodo_request_interval: float = 0.72  # seconds between requests, all workers: 5,000/hour
+    zenodo_http_attempts: int = 5  # tries per request on 5xx, timeouts and dropped connections
+    zenodo_http_backoff: float = 2.0  # first wait between those tries; doubles, with jitter
+    zenodo_timeout: float = 180.0  # read timeout of a request (connect: 30 s)
+    zenodo_max_retries: int = 3  # a copy in error is started again automatically while retries < this
+    zenodo_retry_delay: float = 600.0  # wait before the 2nd start; x6 before the 3rd (1 h)
+    zenodo_recheck: float = 60.0  # a copy waiting for its predecessor looks again after this
+    zenodo_publish_wait: float = 5.0  # pause between the rounds of a publish check
     network_doorbell: str = "auto"  # "auto": on for MariaDB/MySQL; "off" (see netbell.py)
 
     def doorbell_folder(self) -> Path | None:
@@ -91,6 +103,13 @@ def _validated(s: Settings) -> Settings:
     for name in positive:
         if getattr(s, name) <= 0:
             raise ConfigError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
+    for name in ("zenodo_http_attempts", "zenodo_max_retries"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"setting {name!r} must be >= 1, got {getattr(s, name)!r}")
+    for name in ("zenodo_request_interval", "zenodo_http_backoff", "zenodo_retry_delay",
+                 "zenodo_recheck", "zenodo_publish_wait"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"setting {name!r} must be >= 0, got {getattr(s, name)!r}")
     if s.batch_size < 1 or s.max_attempts < 1:
         raise ConfigError("settings 'batch_size' and 'max_attempts' must be >= 1")
     if s.network_doorbell not in ("auto", "off"):

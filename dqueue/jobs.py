@@ -9,8 +9,14 @@ from __future__ import annotations
 import importlib
 import json
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from .config import Settings
 
 MAX_HANDLER_BYTES = 16 * 1024 * 1024
 
@@ -48,6 +54,37 @@ class JobDef:
 
 
 _REGISTRY: dict[str, JobDef] = {}
+BUILTIN_MODULES = ("dqueue.handlers.zenodo.jobs",)  # the long jobs every worker runs
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a running job may know about itself: its row, and the worker's settings and pool."""
+    job_id: int
+    attempts: int  # including this one
+    max_attempts: int
+    settings: "Settings"
+    engine: "Engine"
+
+
+_current: JobContext | None = None  # a worker runs one job at a time, on its main thread
+
+
+def current() -> JobContext:
+    """The context of the job running in this worker; RuntimeError outside a job."""
+    if _current is None:
+        raise RuntimeError("no dqueue job is running in this process")
+    return _current
+
+
+@contextmanager
+def running(context: JobContext) -> Iterator[JobContext]:
+    global _current
+    _current = context
+    try:
+        yield context
+    finally:
+        _current = None
 
 
 def job(name: str, *, queue: str = "default", priority: int = 0, max_attempts: int | None = None,

@@ -52,3 +52,80 @@ ALTER TABLE dqueue_processes ADD COLUMN doorbell VARCHAR(200);
 
 UPDATE dqueue_alembic_version SET version_num='0002' WHERE dqueue_alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE stash_engine_identifiers (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    identifier VARCHAR(191) NOT NULL, 
+    identifier_type VARCHAR(32) NOT NULL DEFAULT 'DOI', 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id), 
+    UNIQUE (identifier)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE stash_engine_resources (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    identifier_id BIGINT NOT NULL, 
+    version INTEGER NOT NULL, 
+    title TEXT NOT NULL, 
+    metadata MEDIUMTEXT NOT NULL, 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT resources_identifier_version UNIQUE (identifier_id, version)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE TABLE stash_engine_generic_files (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    upload_file_name VARCHAR(1000) NOT NULL, 
+    upload_file_size BIGINT NOT NULL, 
+    digest VARCHAR(191), 
+    digest_type VARCHAR(16), 
+    kind ENUM('data','software','supp') NOT NULL, 
+    file_state ENUM('created','copied','deleted') NOT NULL, 
+    source VARCHAR(4000), 
+    md5 VARCHAR(32), 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE INDEX generic_files_resource ON stash_engine_generic_files (resource_id);
+
+CREATE TABLE stash_engine_zenodo_copies (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    state ENUM('enqueued','replicating','finished','error','deferred') NOT NULL DEFAULT 'enqueued', 
+    copy_type ENUM('data','software','software_publish','supp','supp_publish') NOT NULL DEFAULT 'data', 
+    deposition_id BIGINT, 
+    identifier_id BIGINT NOT NULL, 
+    resource_id BIGINT NOT NULL, 
+    retries INTEGER NOT NULL DEFAULT '0', 
+    error_info MEDIUMTEXT, 
+    note TEXT, 
+    software_doi VARCHAR(191), 
+    conceptrecid VARCHAR(191), 
+    job_id BIGINT, 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id), 
+    CONSTRAINT zenodo_copies_resource_type UNIQUE (resource_id, copy_type)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE INDEX zenodo_copies_identifier ON stash_engine_zenodo_copies (identifier_id, copy_type);
+
+CREATE INDEX zenodo_copies_state ON stash_engine_zenodo_copies (state);
+
+CREATE INDEX zenodo_copies_deposition ON stash_engine_zenodo_copies (deposition_id);
+
+CREATE INDEX zenodo_copies_retries ON stash_engine_zenodo_copies (retries);
+
+CREATE TABLE dqueue_pacing (
+    name VARCHAR(64) NOT NULL, 
+    next_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (name)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+UPDATE dqueue_alembic_version SET version_num='0003' WHERE dqueue_alembic_version.version_num = '0002';
+

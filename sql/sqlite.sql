@@ -50,3 +50,80 @@ ALTER TABLE dqueue_processes ADD COLUMN doorbell VARCHAR(200);
 
 UPDATE dqueue_alembic_version SET version_num='0002' WHERE dqueue_alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE stash_engine_identifiers (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    identifier VARCHAR(191) NOT NULL, 
+    identifier_type VARCHAR(32) DEFAULT 'DOI' NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    UNIQUE (identifier)
+);
+
+CREATE TABLE stash_engine_resources (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    identifier_id BIGINT NOT NULL, 
+    version INTEGER NOT NULL, 
+    title TEXT NOT NULL, 
+    metadata TEXT NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT resources_identifier_version UNIQUE (identifier_id, version)
+);
+
+CREATE TABLE stash_engine_generic_files (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    upload_file_name VARCHAR(1000) NOT NULL, 
+    upload_file_size BIGINT NOT NULL, 
+    digest VARCHAR(191), 
+    digest_type VARCHAR(16), 
+    kind VARCHAR(8) NOT NULL, 
+    file_state VARCHAR(7) NOT NULL, 
+    source VARCHAR(4000), 
+    md5 VARCHAR(32), 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT file_kind CHECK (kind IN ('data', 'software', 'supp')), 
+    CONSTRAINT file_state CHECK (file_state IN ('created', 'copied', 'deleted'))
+);
+
+CREATE INDEX generic_files_resource ON stash_engine_generic_files (resource_id);
+
+CREATE TABLE stash_engine_zenodo_copies (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    state VARCHAR(11) DEFAULT 'enqueued' NOT NULL, 
+    copy_type VARCHAR(16) DEFAULT 'data' NOT NULL, 
+    deposition_id BIGINT, 
+    identifier_id BIGINT NOT NULL, 
+    resource_id BIGINT NOT NULL, 
+    retries INTEGER DEFAULT '0' NOT NULL, 
+    error_info TEXT, 
+    note TEXT, 
+    software_doi VARCHAR(191), 
+    conceptrecid VARCHAR(191), 
+    job_id BIGINT, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT zenodo_copies_resource_type UNIQUE (resource_id, copy_type), 
+    CONSTRAINT copy_state CHECK (state IN ('enqueued', 'replicating', 'finished', 'error', 'deferred')), 
+    CONSTRAINT copy_type CHECK (copy_type IN ('data', 'software', 'software_publish', 'supp', 'supp_publish'))
+);
+
+CREATE INDEX zenodo_copies_identifier ON stash_engine_zenodo_copies (identifier_id, copy_type);
+
+CREATE INDEX zenodo_copies_state ON stash_engine_zenodo_copies (state);
+
+CREATE INDEX zenodo_copies_deposition ON stash_engine_zenodo_copies (deposition_id);
+
+CREATE INDEX zenodo_copies_retries ON stash_engine_zenodo_copies (retries);
+
+CREATE TABLE dqueue_pacing (
+    name VARCHAR(64) NOT NULL, 
+    next_at DATETIME NOT NULL, 
+    PRIMARY KEY (name)
+);
+
+UPDATE dqueue_alembic_version SET version_num='0003' WHERE dqueue_alembic_version.version_num = '0002';
+

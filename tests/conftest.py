@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -17,6 +17,9 @@ from sqlalchemy.engine import make_url
 
 from dqueue import config
 from dqueue.store import make_engine, migrate
+
+if TYPE_CHECKING:
+    from tests.fakes.zenodo import FakeZenodo
 
 MARIADB_URL = os.environ.get("DQUEUE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 BACKENDS = ["sqlite", "mariadb"]
@@ -80,3 +83,12 @@ def settings(db_url: str) -> config.Settings:
     """Settings for fast tests: short heartbeats and polls."""
     return config.load(environ={}, database_url=db_url, heartbeat_interval=0.5, stale_after=3.0,
                        sleep_delay=0.02, grace_period=5.0, kill_after=2.0, backoff_base=0.1)
+
+
+@pytest.fixture
+def fake() -> Iterator["FakeZenodo"]:
+    """A fake Zenodo on 127.0.0.1 that accepts tests.zenodo_support.TOKEN."""
+    from tests.fakes.zenodo import FakeZenodo
+    from tests.zenodo_support import TOKEN
+    with FakeZenodo(token=TOKEN) as server:
+        yield server

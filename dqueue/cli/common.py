@@ -62,8 +62,9 @@ def make_context(config_file: str | None, database_url: str | None, imports: tup
     if imports:
         settings = settings.replace(imports=tuple(settings.imports) + tuple(imports))
     logs.setup(settings.log_level)
+    logs.add_secret(settings.zenodo_token)
     try:
-        jobs.import_modules(settings.imports)
+        jobs.import_modules(jobs.BUILTIN_MODULES + tuple(settings.imports))
     except ImportError as exc:
         raise click.ClickException(str(exc)) from None
     return AppContext(settings)

@@ -55,7 +55,22 @@ def status(app: AppContext, as_json: bool) -> None:
     for job in running:
         click.echo(f"  running: id={job.id} {job.job or '?'} queue={job.queue} by {job.locked_by}")
     for name, section in sections.items():
-        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in section.items()))
+        _print_section(name, section)
+
+
+def _print_section(name: str, section: dict[str, object]) -> None:
+    """A hook's section: its plain values on one line, a table of counts on a line of its own,
+    a list (what is running) one item a line."""
+    plain = {k: v for k, v in section.items() if not isinstance(v, (dict, list))}
+    if plain:
+        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in plain.items()))
+    for key, value in section.items():
+        if isinstance(value, dict):
+            click.echo(f"{name} {key}: " + ", ".join(f"{v} {k}" for k, v in value.items()))
+        elif isinstance(value, list):
+            for item in value:
+                shown = " ".join(f"{k}={v}" for k, v in item.items()) if isinstance(item, dict) else item
+                click.echo(f"  {name} {key}: {shown}")
 
 
 def _counts(counts: store_inspect.Counts) -> dict[str, Any]:

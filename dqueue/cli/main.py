@@ -142,5 +142,5 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
 
 
 def main() -> None:
-    from . import demo, inspect  # noqa: F401  (they add their commands to the group)
+    from . import demo, inspect, zenodo  # noqa: F401  (they add their commands to the group)
     cli(prog_name="dqueue")

@@ -211,3 +211,15 @@ def release_held(bind: Bind, locked_by: str) -> list[int]:
         return ids
     return retry_on_deadlock(run)
 
+
+
+def exists(conn: Connection, job_id: int) -> bool:
+    """Whether a job row is still in the table (pending, running or failed)."""
+    return conn.execute(select(dj.c.id).where(dj.c.id == job_id)).first() is not None
+
+
+def run_now(conn: Connection, job_id: int) -> bool:
+    """Make a waiting job due now (it was waiting for something that just happened)."""
+    return conn.execute(update(dj).where(dj.c.id == job_id, dj.c.locked_at.is_(None),
+                                         dj.c.failed_at.is_(None), dj.c.run_at > utcnow())
+                        .values(run_at=utcnow(), updated_at=utcnow())).rowcount == 1

@@ -258,8 +258,10 @@ class Worker:
         log.debug("job.start id=%s job=%s queue=%s attempt=%s/%s", job.id, jobdef.name, job.queue,
                   job.attempts, max_attempts)
         self.current = running
+        context = jobs.JobContext(job.id, job.attempts, max_attempts, s, self.engine)
         try:
-            outcome = executor.run(jobdef, args, self.interrupter)
+            with jobs.running(context):
+                outcome = executor.run(jobdef, args, self.interrupter)
         finally:
             self.current = None
         self.record(running, outcome)

@@ -87,7 +87,7 @@ def copy_to_zenodo(copy_id: int) -> None:
     """Copy one dataset version to Zenodo (see the module docstring for the states)."""
     try:
         _copy(copy_id)
-    except (Reschedule, zenodo_copies.CopyLost):
+    except Reschedule:
         raise
     except Exception as exc:
         # What reaches delayed_jobs.last_error must not hold the token: mask the whole traceback.
@@ -130,8 +130,9 @@ def _copy(copy_id: int) -> None:
     except CopyRefused as exc:
         _failed(engine, copy, ctx.job_id, exc, f"refused: {exc}")
         return
-    except zenodo_copies.CopyLost:
-        raise
+    except zenodo_copies.CopyLost as exc:
+        log.warning("zenodo.lost %s: %s; stopping without writing", ids, exc)
+        return
     except Exception as exc:
         if copy.retries < s.zenodo_max_retries:
             delay = s.zenodo_retry_delay * 6 ** (copy.retries - 1)
@@ -141,7 +142,11 @@ def _copy(copy_id: int) -> None:
         _failed(engine, copy, ctx.job_id, exc, f"error after {copy.retries} starts: no automatic retry "
                 "left (to send it again: state='deferred', retries=0, then long_jobs restart)")
         return
-    zenodo_copies.finish(engine, copy.id, ctx.job_id, note)
+    try:
+        zenodo_copies.finish(engine, copy.id, ctx.job_id, note)
+    except zenodo_copies.CopyLost as exc:
+        log.warning("zenodo.lost %s: %s; its new owner decides its state", ids, exc)
+        return
     zenodo_copies.append_log(engine, copy.id, f"{_stamp()} finished\n")
     log.info("zenodo.finished %s type=%s resource=%s", ids, copy.copy_type, copy.resource_id)
 

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import click
 from sqlalchemy import func, select
 
-from .. import client, samples
-from ..store import migrate
+from .. import client, manifest, samples
+from ..handlers.zenodo import jobs as zenodo_jobs
+from ..store import migrate, resources, zenodo_copies
 from ..store.schema import delayed_jobs
 from ..worker import run_pool
 from .common import AppContext
@@ -21,12 +24,16 @@ from .main import cli
               help="Sample files to checksum.")
 @click.option("-n", "--number", "count", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Worker processes.")
+@click.option("--zenodo/--no-zenodo", default=True, show_default=True,
+              help="Also copy three versions of a sample dataset to a fake Zenodo on 127.0.0.1 "
+              "(from a checkout: it runs tests/fakes/zenodo.py).")
 @click.pass_obj
-def demo(app: AppContext, files: int, count: int) -> None:
+def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
     """Show dqueue working: create the schema, enqueue jobs, run workers until the queue is empty.
 
     Writes sample files under var/demo/, enqueues one sample.checksum job per file plus a job
-    that fails once and is retried with backoff, then runs N workers in burst mode.
+    that fails once and is retried with backoff, and sends three versions of a dataset made of
+    those files to a fake Zenodo, newest first; then runs N workers in burst mode.
     """
     before, after = migrate.upgrade(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
@@ -45,25 +52,84 @@ def demo(app: AppContext, files: int, count: int) -> None:
     specs.append(client.JobSpec("sample.append", {"path": str(ledger), "line": "made it on the second try",
                                                   "fail_times": 1}))
     ids = client.Client(app.settings, engine=app.engine).enqueue_many(specs)
-    click.echo(f"enqueued {len(ids)} jobs (ids {ids[0]}..{ids[-1]}); starting {count} workers in burst mode")
+    settings = app.settings.replace(backoff_base=0.2)
+    fake = _start_fake_zenodo() if zenodo else None
+    copies: list[int] = []
+    if fake is not None:
+        settings = settings.replace(zenodo_url=fake[1], zenodo_token=FAKE_TOKEN, zenodo_request_interval=0.02,
+                                    zenodo_publish_wait=0.1, zenodo_recheck=0.5)
+        copies = _send_dataset(app, folder, files)
+        ids += copies
+    click.echo(f"enqueued {len(ids)} jobs; starting {count} workers in burst mode")
     app.engine.dispose()
     started = time.monotonic()
-    settings = app.settings.replace(backoff_base=0.2)
-    for _ in range(5):  # a retried job is due again after its short backoff
-        run_pool(settings, count, burst=True)
-        if _remaining(app) == (0, 0) or time.monotonic() - started > 20:
-            break
-        time.sleep(0.3)
+    try:
+        for _ in range(10):  # a retried job is due again after its short backoff
+            run_pool(settings, count, burst=True)
+            if _remaining(app) == (0, 0) or time.monotonic() - started > 30:
+                break
+            time.sleep(0.3)
+    finally:
+        if fake is not None:
+            fake[0].terminate()
+            fake[0].wait(10)
     waiting, failed = _remaining(app)
     click.echo(f"done in {time.monotonic() - started:.1f}s: {len(ids) - waiting - failed} jobs "
                f"completed, {waiting} waiting, {failed} failed")
     if ledger.exists():
         click.echo(f"{ledger}: {ledger.read_text().strip()}")
+    if copies:
+        _show_copies(app)
     click.echo("next, from the same directory (.venv/bin on your PATH):\n"
                "  dqueue jobs stats\n"
                "  dqueue --import dqueue.samples enqueue sample.sleep --args '{\"seconds\": 2}'\n"
                "  dqueue --import dqueue.samples worker -n 2        (Ctrl-C stops it gracefully)")
     assert samples  # the sample jobs are registered by importing the module
+
+
+FAKE_TOKEN = "demo-token"
+
+
+def _start_fake_zenodo() -> tuple[subprocess.Popen[str], str] | None:
+    if not Path("tests/fakes/zenodo.py").is_file():
+        click.echo("(no tests/fakes/zenodo.py here: run from a checkout to see the Zenodo copies)")
+        return None
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.zenodo", "--port", "0", "--token", FAKE_TOKEN],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    click.echo(f"fake Zenodo at {url}")
+    return proc, url
+
+
+def _send_dataset(app: AppContext, folder: Path, files: int) -> list[int]:
+    """Three versions of one dataset, each adding a sample file; sent newest first."""
+    identifier = f"10.5072/dqueue.demo.{int(time.time())}"
+    entries: list[dict[str, object]] = []
+    resource_ids = []
+    for version in range(1, 4):
+        entries = [{**e, "state": "copied"} for e in entries]
+        path = folder / f"sample-{(version - 1) % files}.bin"
+        entries.append({"name": f"part{version}.bin", "size": path.stat().st_size, "source": str(path.resolve())})
+        resource_ids.append(resources.add(app.engine, manifest.parse(
+            {"identifier": identifier, "title": "dqueue demo dataset", "creators": [{"name": "Demo, Dee"}],
+             "files": entries})))
+    job_ids = []
+    for rid in reversed(resource_ids):
+        sent = zenodo_jobs.send(app.engine, rid)
+        job_ids.append(int(sent.copy.job_id or 0))
+    click.echo(f"dataset {identifier}: versions 1-3 registered (resources {resource_ids}) and sent to "
+               "Zenodo newest first; they will be copied oldest first")
+    return job_ids
+
+
+def _show_copies(app: AppContext) -> None:
+    click.echo("stash_engine_zenodo_copies:")
+    for c in zenodo_copies.find(app.engine)[-3:]:
+        click.echo(f"  copy {c.id}: version {c.version} {c.state}, retries {c.retries}, "
+                   f"deposition {c.deposition_id}" + (f", note: {c.note}" if c.note else ""))
+    click.echo("  (each copy's log of requests: dqueue zenodo show COPY_ID)")
+    app.engine.dispose()
 
 
 def _remaining(app: AppContext) -> tuple[int, int]:

@@ -129,17 +129,18 @@ def record_md5(bind: Bind, file_ids: Sequence[int], md5: str) -> None:
 def known_md5(bind: Bind, identifier_id: int, file: FileRow) -> str | None:
     """The MD5 of this file's content as streamed to Zenodo, for this or an earlier version.
 
-    A file carried over to a later version ('copied') is a new row with the same name, size
-    and digest: its MD5 is the one recorded when an earlier version's row was uploaded.  Without
-    a digest only the row's own MD5 counts: same name and size is not same content.
+    A file carried over to a later version is a new row with the same name and size: its MD5 is
+    the one recorded when an earlier version's row was uploaded, if the digests agree, or if the
+    manifest said 'copied' (unchanged) and gave no digest.  A 'created' file without a digest
+    counts only its own MD5: same name and size is not same content.
     """
-    if file.md5 is not None or file.digest is None:
+    if file.md5 is not None or (file.digest is None and file.state != "copied"):
         return file.md5
     query = (select(gf.c.md5).join(res, res.c.id == gf.c.resource_id)
              .where(res.c.identifier_id == identifier_id, gf.c.upload_file_name == file.name,
-                    gf.c.kind == file.kind, gf.c.upload_file_size == file.size,
-                    gf.c.digest == file.digest, gf.c.digest_type == file.digest_type,
-                    gf.c.md5.is_not(None))
+                    gf.c.kind == file.kind, gf.c.upload_file_size == file.size, gf.c.md5.is_not(None))
              .order_by(res.c.version.desc()).limit(1))
+    if file.digest is not None:
+        query = query.where(gf.c.digest == file.digest, gf.c.digest_type == file.digest_type)
     with transaction(bind) as conn:
         return conn.execute(query).scalar()

@@ -215,3 +215,21 @@ def test_publishing_files_identical_to_the_last_version_keeps_the_last_version(
         assert rows[(r2, kind)].software_doi == first.software_doi
     assert rows[(r2, "software_publish")].note == "no changes in this version"
     assert len([d for d in fake.depositions.values() if d.state == "done"]) == 1
+
+
+def test_a_file_carried_over_unchanged_is_not_uploaded_again(engine: Engine, db_url: str, fake: FakeZenodo,
+                                                             tmp_path: Path) -> None:
+    plain = {"name": "a.csv", "size": 3, "kind": "data", "source": str(tmp_path / "a.csv")}
+    (tmp_path / "a.csv").write_bytes(b"abc")
+    changed = file_entry(tmp_path, "b.csv", b"bbbb")
+    r1 = add_resource(engine, manifest_for(DOI, [plain]))
+    r2 = add_resource(engine, manifest_for(DOI, [{**plain, "state": "copied"}, changed]))
+    r3 = add_resource(engine, manifest_for(DOI, [{**plain, "state": "created"}, {**changed, "state": "copied"}]))
+    for rid in (r1, r2, r3):
+        zjobs.send(engine, rid)
+    assert burst(db_url, **zenv(fake, tmp_path / "flags")).returncode == 0
+    assert [c.state for c in copies(engine)] == ["finished"] * 3
+    # v2 said 'copied' (no digest): a.csv is kept. v3 said 'created' without a digest: same name and
+    # size is not the same content, so it goes again; b.csv has a digest and is kept.
+    assert len([r for r in uploads(fake, "a.csv") if r[2] == 201]) == 2
+    assert len([r for r in uploads(fake, "b.csv") if r[2] == 201]) == 1

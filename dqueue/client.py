@@ -176,7 +176,8 @@ class Client:
         """The caller's connection; its COMMIT rings the doorbells.
 
         SQLAlchemy's commit event comes just before the COMMIT is sent, not after: a worker that
-        polls before the COMMIT lands finds nothing and the job waits for its next poll.
+        polls before the COMMIT lands finds nothing, so a rung worker looks once more 10 ms later
+        (ECHO_DELAY in worker/loop.py).
         """
         conn = _as_connection(connection)
         if not getattr(conn, "_dqueue_rings", False):

@@ -233,3 +233,20 @@ def test_a_file_carried_over_unchanged_is_not_uploaded_again(engine: Engine, db_
     # size is not the same content, so it goes again; b.csv has a digest and is kept.
     assert len([r for r in uploads(fake, "a.csv") if r[2] == 201]) == 2
     assert len([r for r in uploads(fake, "b.csv") if r[2] == 201]) == 1
+
+
+def test_a_version_without_file_changes_keeps_the_deposition_and_says_so(
+        engine: Engine, db_url: str, fake: FakeZenodo, tmp_path: Path) -> None:
+    tool = file_entry(tmp_path, "tool.py", b"print(1)\n", kind="software")
+    r1 = add_resource(engine, manifest_for(DOI, [tool]))
+    r2 = add_resource(engine, manifest_for(DOI, [{**tool, "state": "copied"}], title="Renamed"))
+    zjobs.send(engine, r1, "software")
+    zjobs.send(engine, r1, "software", publish=True)
+    zjobs.send(engine, r2, "software")
+    assert burst(db_url, **zenv(fake, tmp_path / "flags")).returncode == 0
+    rows = {(c.resource_id, c.copy_type): c for c in copies(engine)}
+    later = rows[(r2, "software")]
+    assert later.state == "finished" and later.note == "no file changes in this version"
+    assert later.deposition_id == rows[(r1, "software")].deposition_id
+    assert len(fake.depositions) == 1  # no newversion for a metadata-only version
+    assert "metadata changes only when it is published again" in (zenodo_copies.error_info(engine, later.id) or "")

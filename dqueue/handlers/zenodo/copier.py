@@ -47,7 +47,7 @@ class Copier:
         self.job_id = job_id
         self.log = log
         self.kind = zenodo_copies.base_type(copy.copy_type)
-        self.files = [f for f in resource.files_of(self.kind)]
+        self.files = resource.files_of(self.kind)
 
     def run(self) -> str | None:
         """Do the copy; returns a note for the finished row (or None)."""
@@ -83,10 +83,9 @@ class Copier:
         dep_id = self.copy.deposition_id or (previous.deposition_id if previous else None)
         if dep_id is None:
             dep = self.client.create_deposition()
-            self._save(dep)
         else:
             dep = self._editable(self.client.get_deposition(dep_id))
-            self._save(dep)
+        self._save(dep)
         self.client.update_metadata(dep["id"], self._meta(None))
         dep = self._sync(dep)
         self._publish(dep)
@@ -102,6 +101,9 @@ class Copier:
     def _staged(self) -> str | None:
         previous = zenodo_copies.previous(self.engine, self.copy)
         changed = any(f.state in ("created", "deleted") for f in self.resource.files_of(self.kind, present=False))
+        if previous is not None and not changed:
+            assert previous.deposition_id is not None
+            return self._metadata_only(self.client.get_deposition(previous.deposition_id), previous)
         if self.copy.deposition_id is not None:
             dep = self.client.get_deposition(self.copy.deposition_id)  # a restart: carry on with it
         elif previous is None:
@@ -113,8 +115,6 @@ class Copier:
         else:
             assert previous.deposition_id is not None
             dep = self.client.get_deposition(previous.deposition_id)
-            if not changed:
-                return self._metadata_only(dep, previous)
             if dep.get("state") == "done":
                 dep = self.client.newversion(dep)
             self._save(dep, software_doi=_prereserved(dep) or previous.software_doi)

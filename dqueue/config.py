@@ -22,6 +22,11 @@ class ConfigError(ValueError):
     """A setting is missing, malformed or out of range."""
 
 
+# Field metadata of a setting whose value must never be shown: the one masker learns every such
+# value (secret_values) and hides it in log lines, last_error, error_info and stored tracebacks.
+SECRET = {"secret": True}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = ""  # empty: SQLite file under ./var/
@@ -37,6 +42,9 @@ class Settings:
     stale_after: float = 60.0
     grace_period: float = 30.0
     kill_after: float = 10.0  # extra seconds a stuck job gets after being interrupted, before os._exit
+    # Worker recycling (as Celery's max_tasks_per_child / max_memory_per_child); 0: off.
+    max_jobs_per_worker: int = 0  # a worker is replaced gracefully after this many jobs
+    max_worker_memory: int = 0  # MiB: a worker whose RSS after a job exceeds this is replaced
     # Defaults for jobs registered without their own values.
     max_attempts: int = 25
     max_run_time: float = 4 * 3600.0
@@ -50,7 +58,7 @@ class Settings:
     doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
     # Zenodo copies (docs/zenodo.md).
     zenodo_url: str = "https://sandbox.zenodo.org"
-    zenodo_token: str = field(default="", repr=False)  # masked in every log line and stored error
+    zenodo_token: str = field(default="", repr=False, metadata=SECRET)  # masked everywhere (masking.py)
     zenodo_community: str = ""  # a community id to add every deposition to ("": none)
     zenodo_request_interval: float = 0.72  # seconds between requests, all workers: 5,000/hour
     zenodo_http_attempts: int = 5  # tries per request on 5xx, timeouts and dropped connections
@@ -77,6 +85,12 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The values of every setting marked SECRET that is set."""
+    return [str(getattr(settings, f.name)) for f in _FIELDS.values()
+            if f.metadata.get("secret") and getattr(settings, f.name)]
 
 
 def _coerce(name: str, value: Any) -> Any:

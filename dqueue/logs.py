@@ -1,11 +1,19 @@
-"""Logging setup: one line per event, a stable message plus the ids an operator greps for."""
+"""Logging setup: one line per event, a stable message plus the ids an operator greps for.
+
+Every handler masks secrets (``masking.MaskFilter``); the log file is private to its owner and group.
+"""
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
 import time
 
+from .masking import MaskFilter
+
 FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s [%(process)d] %(name)s: %(message)s"
+LOG_FILE_MODE = 0o640
 
 
 def setup(level: str = "INFO", filename: str | None = None) -> None:
@@ -13,11 +21,12 @@ def setup(level: str = "INFO", filename: str | None = None) -> None:
     formatter.converter = time.gmtime
     handler: logging.Handler
     if filename:
+        open_private(filename)
         handler = logging.FileHandler(filename)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
-    handler.addFilter(_MaskSecrets())
+    handler.addFilter(MaskFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -26,28 +35,16 @@ def setup(level: str = "INFO", filename: str | None = None) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-_secrets: set[str] = set()
+def open_private(path: str) -> None:
+    """Create the log file 0640 whatever the umask (it holds job errors and ids), or take away the
+    group's write and the world's access from an existing one; never widen its mode.
 
-
-def add_secret(secret: str) -> None:
-    """Never let ``secret`` reach a log line: it is replaced by "hidden" in every record."""
-    if secret and len(secret) >= 4:
-        _secrets.add(secret)
-
-
-def mask(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, "hidden")
-    return text
-
-
-class _MaskSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            message = mask(record.getMessage())
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            if record.exc_text:
-                record.exc_text = mask(record.exc_text)
-            record.msg, record.args = message, None
-        return True
+    Before this, the file was created 0644 by FileHandler, before python-daemon's umask applied.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_FILE_MODE)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & ~LOG_FILE_MODE:
+            os.fchmod(fd, mode & LOG_FILE_MODE)
+    finally:
+        os.close(fd)

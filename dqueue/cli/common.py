@@ -10,7 +10,7 @@ from typing import Any, Callable, TypeVar
 import click
 from sqlalchemy import Engine
 
-from .. import config, jobs, logs
+from .. import config, jobs, logs, masking
 from ..store import SchemaError, make_engine, migrate
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,8 +61,8 @@ def make_context(config_file: str | None, database_url: str | None, imports: tup
         raise click.ClickException(str(exc)) from None
     if imports:
         settings = settings.replace(imports=tuple(settings.imports) + tuple(imports))
+    masking.register_settings(settings)  # for this process and the workers it forks
     logs.setup(settings.log_level)
-    logs.add_secret(settings.zenodo_token)
     try:
         jobs.import_modules(jobs.BUILTIN_MODULES + tuple(settings.imports))
     except ImportError as exc:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from ..masking import mask
 from .direct import Direct
 from .engine import SQLITE_FORMAT, supports_returning
 from .schema import delayed_jobs as dj
@@ -47,7 +48,9 @@ class ClaimedJob:
 
 
 def cap_error(text: str, limit: int = LAST_ERROR_MAX) -> str:
-    """Keep the head and the tail of a long traceback: the cause is at the end."""
+    """Mask secrets (every job's error, not only Zenodo's: issue 7), then keep the head and the
+    tail of a long traceback: the cause is at the end.  Masking first, so no cut leaves half a secret."""
+    text = mask(text)
     if len(text) <= limit:
         return text
     head = limit // 4

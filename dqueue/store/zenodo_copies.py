@@ -7,6 +7,11 @@ copy of the same dataset and family, so two copies of one dataset and type can n
 the order check, whichever workers and hosts run them.  Every later write by the running job is
 conditional on ``job_id``: a job that lost its copy (an operator re-sent it) cannot overwrite
 the new owner's state.
+
+A copy's ``note`` describes its current state only: each transition sets it or clears it (issue 7: a
+finished copy kept "start 2 of 3 comes automatically in 600 s", a running one still named a finished
+predecessor as what it waited for).  Notes and the log in ``error_info`` are masked before they are
+written: an exception text may hold a source URL's password or a token.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import Connection, Engine, case, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..masking import mask
 from . import queue, resources
 from .queue import NewJob, retry_on_deadlock, transaction
 from .schema import utcnow
@@ -27,6 +33,7 @@ from .stash_schema import zenodo_copies as zc
 LOG_LIMIT = 12 * 1024 * 1024  # error_info is a MEDIUMTEXT (16 MiB): cut the middle before that
 LOG_HEAD, LOG_TAIL = 512 * 1024, 2560 * 1024  # characters kept around the cut
 WAITING = "waiting for "  # the prefix of the notes that ``begin`` writes and clears
+NOTE_MAX = 4000  # characters: a note is one line for an operator, its column a TEXT
 
 
 def base_type(copy_type: str) -> str:
@@ -152,7 +159,7 @@ def enqueue_deferred(engine: Engine, job_for: JobFor) -> list[Copy]:
     for copy in waiting:
         with transaction(engine) as conn:
             taken = conn.execute(update(zc).where(zc.c.id == copy.id, zc.c.state == "deferred")
-                                 .values(state="enqueued", updated_at=utcnow())).rowcount
+                                 .values(state="enqueued", note=None, updated_at=utcnow())).rowcount
             if taken != 1:
                 continue
             job_id = queue.enqueue(conn, job_for(copy.id, copy.copy_type))
@@ -205,8 +212,8 @@ def _begin(engine: Engine, copy_id: int, job_id: int, defer: bool, max_retries: 
             if me.note != waiting:
                 _set(conn, me.id, note=waiting, job_id=job_id)
             return Decision("wait", me, waiting)
-        kept = None if (me.note or "").startswith(WAITING) else me.note
-        _set(conn, me.id, state="replicating", retries=zc.c.retries + 1, job_id=job_id, note=kept)
+        # Whatever the note said (waiting, an earlier start's error, deferred) is over now.
+        _set(conn, me.id, state="replicating", retries=zc.c.retries + 1, job_id=job_id, note=None)
         started = _copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one())
         return Decision("run", started, resumed=me.state == "replicating" and me.job_id == job_id)
 
@@ -234,7 +241,17 @@ def _blocker(conn: Connection, me: Copy) -> str:
     return ""
 
 
+def _note(note: str | None) -> str | None:
+    """A note as stored: masked, and cut to NOTE_MAX characters."""
+    if note is None:
+        return None
+    note = mask(note)
+    return note if len(note) <= NOTE_MAX else note[:NOTE_MAX - 1] + "…"
+
+
 def _set(conn: Connection, copy_id: int, **values: Any) -> None:
+    if "note" in values:
+        values["note"] = _note(values["note"])
     conn.execute(update(zc).where(zc.c.id == copy_id).values(updated_at=utcnow(), **values))
 
 
@@ -246,6 +263,8 @@ class CopyLost(RuntimeError):
 
 def save(engine: Engine, copy_id: int, job_id: int, **values: Any) -> None:
     """Update the running copy's own columns (deposition_id, software_doi, conceptrecid, note)."""
+    if "note" in values:
+        values["note"] = _note(values["note"])
     with transaction(engine) as conn:
         changed = conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
                                .values(updated_at=utcnow(), **values)).rowcount
@@ -254,7 +273,9 @@ def save(engine: Engine, copy_id: int, job_id: int, **values: Any) -> None:
 
 
 def append_log(bind: queue.Bind, copy_id: int, text: str) -> None:
-    """Append to ``error_info``, the copy's log; past LOG_LIMIT the middle is cut, head and tail stay."""
+    """Append ``text``, masked, to ``error_info``, the copy's log; past LOG_LIMIT the middle is cut,
+    head and tail stay."""
+    text = mask(text)
     old = func.coalesce(zc.c.error_info, literal(""))
     entry = literal(text)
     new = case((func.length(old) + len(text.encode()) > LOG_LIMIT,
@@ -265,7 +286,8 @@ def append_log(bind: queue.Bind, copy_id: int, text: str) -> None:
 
 
 def finish(engine: Engine, copy_id: int, job_id: int, note: str | None = None) -> None:
-    """Mark the copy finished and make the next copy of its chain due now, if one waits.
+    """Mark the copy finished with ``note`` (None clears an earlier one) and make the next copy of its
+    chain due now, if one waits.
 
     A successor that decided to wait in the few milliseconds before this commit, and whose job
     is still locked while its worker reschedules it, misses the wake-up and looks again after
@@ -279,10 +301,7 @@ def _finish(engine: Engine, copy_id: int, job_id: int, note: str | None) -> None
         me = conn.execute(_SELECT.where(zc.c.id == copy_id, zc.c.job_id == job_id)).first()
         if me is None:
             raise CopyLost(f"copy {copy_id} is no longer owned by job {job_id}")
-        values: dict[str, Any] = {"state": "finished"}
-        if note is not None:
-            values["note"] = note
-        _set(conn, copy_id, **values)
+        _set(conn, copy_id, state="finished", note=note)
         _wake_next(conn, _copy(me))
 
 
@@ -291,15 +310,23 @@ def _wake_next(conn: Connection, me: Copy) -> None:
         _SELECT.where(zc.c.identifier_id == me.identifier_id, zc.c.copy_type.in_(family(me.copy_type)),
                       zc.c.state.in_(("enqueued", "error")), zc.c.job_id.is_not(None)))]
     later = sorted((c for c in chain if c.order > me.order), key=lambda c: c.order)
+    for other in later:
+        if _waits_for(other.note, me):
+            _set(conn, other.id, note=None)  # it names me as unfinished: no longer true
     if later and later[0].job_id is not None:
         queue.run_now(conn, later[0].job_id)
 
 
+def _waits_for(note: str | None, me: Copy) -> bool:
+    """Whether a ``begin`` note names copy ``me`` or its resource as what the copy waits for."""
+    if not note or not note.startswith(WAITING):
+        return False
+    return note.startswith(f"{WAITING}copy {me.id} (") or f"(resource {me.resource_id})" in note
+
+
 def fail(engine: Engine, copy_id: int, job_id: int, note: str | None = None) -> bool:
     """Mark the running copy ``error``; False if it is no longer this job's."""
-    values: dict[str, Any] = {"state": "error", "updated_at": utcnow()}
-    if note is not None:
-        values["note"] = note
+    values: dict[str, Any] = {"state": "error", "note": _note(note), "updated_at": utcnow()}
     with transaction(engine) as conn:
         return conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
                             .values(**values)).rowcount == 1
@@ -309,7 +336,7 @@ def requeue(engine: Engine, copy_id: int, job_id: int, note: str) -> bool:
     """Put a running copy back to ``enqueued`` (its job waits, e.g. for Zenodo's rate limit)."""
     with transaction(engine) as conn:
         return conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
-                            .values(state="enqueued", note=note, updated_at=utcnow())).rowcount == 1
+                            .values(state="enqueued", note=_note(note), updated_at=utcnow())).rowcount == 1
 
 
 def repoint(engine: Engine, copy_ids: Iterable[int], deposition_id: int | None,
@@ -317,7 +344,7 @@ def repoint(engine: Engine, copy_ids: Iterable[int], deposition_id: int | None,
     """Point copies back at an earlier deposition (Zenodo refused a version identical to it)."""
     with transaction(engine) as conn:
         conn.execute(update(zc).where(zc.c.id.in_(list(copy_ids)))
-                     .values(deposition_id=deposition_id, software_doi=software_doi, note=note,
+                     .values(deposition_id=deposition_id, software_doi=software_doi, note=_note(note),
                              updated_at=utcnow()))
 
 

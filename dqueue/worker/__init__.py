@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from .. import masking
 from ..config import Settings
 from ..store import make_engine, migrate
 
@@ -17,6 +18,7 @@ def run_pool(settings: Settings, count: int = 1, queues: Sequence[str] = (),
     from .loop import Worker
     from .supervisor import Supervisor
 
+    masking.register_settings(settings)  # the forked workers inherit the registered secrets
     engine = make_engine(settings.resolved_database_url())
     try:
         migrate.check(engine)

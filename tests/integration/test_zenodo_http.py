@@ -22,9 +22,9 @@ from dqueue.handlers.zenodo.http import (
     ZenodoRateLimited,
     ZenodoRejected,
     ZenodoTransient,
-    mask,
 )
 from dqueue.handlers.zenodo.upload import ChecksumMismatch, SourceError, UploadBody, UploadError
+from dqueue.masking import mask
 from tests.fakes.zenodo import FakeZenodo
 from tests.helpers import wait_until
 

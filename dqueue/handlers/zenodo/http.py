@@ -8,14 +8,13 @@
 - Any other 4xx: ``ZenodoRejected`` at once.  ``DELETE`` answered 404 counts as done.
 
 The token goes in an ``Authorization`` header, only to the base URL's host, never in a URL; every line
-handed to ``log`` and every exception message passes through ``mask``.
+handed to ``log`` and every exception message passes through ``masking.mask`` (with the token).
 """
 from __future__ import annotations
 
 import email.utils
 import json
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -34,26 +33,13 @@ from dqueue.handlers.zenodo.upload import (
     new_digest,
     open_source,
 )
+from dqueue.masking import mask
 
 T = TypeVar("T")
-HIDDEN = "hidden"
 LOG_BODY = 2000
 DEPOSITIONS = "/api/deposit/depositions"
-_SECRET_PARAM = re.compile(r"(?i)\b(access_token|token|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|"
-                           r"X-Goog-Signature|Signature|sig)=[^&\s\"'<>]+")
-_BEARER = re.compile(r"(?i)\bBearer\s+[^\s\"',]+")
 _TRANSPORT = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 Dep = Mapping[str, Any] | int | str
-
-
-def mask(text: str, token: str | None = None) -> str:
-    """``text`` with ``token``, bearer credentials and secret query values (access_token=,
-    presigned-URL signatures) replaced by "hidden"."""
-    if token:
-        for form in {token, quote(token, safe="")}:
-            text = text.replace(form, HIDDEN)
-    text = _SECRET_PARAM.sub(lambda m: f"{m[1]}={HIDDEN}", text)
-    return _BEARER.sub(f"Bearer {HIDDEN}", text)
 
 
 class ZenodoError(Exception):

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ... import flags, jobs, logs
+from ... import flags, jobs, masking
 from ...errors import Reschedule
 from ...store import pacing, resources, zenodo_copies
 from ...store.queue import NewJob
@@ -67,7 +67,7 @@ def _client(settings: Any, engine: Engine, copy_id: int) -> ZenodoClient:
             time.sleep(wait)
 
     def record(line: str) -> None:
-        text = logs.mask(line)
+        text = masking.mask(line)
         if len(text) > LOG_ENTRY_MAX:
             text = text[:LOG_ENTRY_MAX] + f" [... {len(text) - LOG_ENTRY_MAX} characters cut]"
         zenodo_copies.append_log(engine, copy_id, text + "\n")
@@ -91,13 +91,13 @@ def copy_to_zenodo(copy_id: int) -> None:
         raise
     except Exception as exc:
         # What reaches delayed_jobs.last_error must not hold the token: mask the whole traceback.
-        raise RuntimeError(logs.mask("".join(traceback.format_exception(exc)))) from None
+        raise RuntimeError(masking.mask("".join(traceback.format_exception(exc)))) from None
 
 
 def _copy(copy_id: int) -> None:
     ctx = jobs.current()
     s, engine = ctx.settings, ctx.engine
-    logs.add_secret(s.zenodo_token)
+    masking.add_secret(s.zenodo_token)
     defer = flags.is_set(s.flag_dir, flags.DEFER_JOBS)
     decision = zenodo_copies.begin(engine, copy_id, ctx.job_id, defer=defer, max_retries=s.zenodo_max_retries)
     ids = f"copy={copy_id} job={ctx.job_id}"
@@ -122,7 +122,7 @@ def _copy(copy_id: int) -> None:
                               "file, or DQUEUE_ZENODO_TOKEN)")
         with _client(s, engine, copy.id) as client:
             note = Copier(client, engine, s, copy, resource, ctx.job_id, lambda text: zenodo_copies.append_log(
-                engine, copy.id, f"{_stamp()} {logs.mask(text)}\n")).run()
+                engine, copy.id, f"{_stamp()} {masking.mask(text)}\n")).run()
     except ZenodoRateLimited as exc:
         note = f"rate limited by Zenodo: starting again in {exc.wait:.0f} s"
         zenodo_copies.requeue(engine, copy.id, ctx.job_id, note)
@@ -152,12 +152,12 @@ def _copy(copy_id: int) -> None:
 
 
 def _failed(engine: Engine, copy: zenodo_copies.Copy, job_id: int, exc: Exception, note: str) -> None:
-    text = logs.mask("".join(traceback.format_exception(exc)))
+    text = masking.mask("".join(traceback.format_exception(exc)))
     zenodo_copies.append_log(engine, copy.id, f"{_stamp()} Zenodo final failure: {type(exc).__name__}\n"
-                             f"{logs.mask(str(exc))}\n{text}\n")
+                             f"{masking.mask(str(exc))}\n{text}\n")
     if zenodo_copies.fail(engine, copy.id, job_id, note):
         log.error("zenodo.error copy=%s job=%s start=%s: %s", copy.id, job_id, copy.retries,
-                  logs.mask(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__)
+                  masking.mask(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 # -- long_jobs ---------------------------------------------------------------------------------

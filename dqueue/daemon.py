@@ -5,6 +5,8 @@ one pidfile for the supervisor whatever ``-n`` is (per-worker names broke stop/s
 DJ#1172); ``stop`` waits for the graceful exit instead of force-killing after 20 s (DJ#593);
 a second start is refused, so a restart cannot pile up workers (DJ#1123); and an explicit
 signal map, since python-daemon's default turns SIGTERM into an immediate ``SystemExit``.
+Whether a daemon runs is the pidfile's lock (pidfile.py), which its workers hold too: ``stop``
+is done only once no process of the daemon is left, even if its supervisor was SIGKILLed.
 """
 from __future__ import annotations
 
@@ -15,21 +17,24 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import daemon as python_daemon  # type: ignore[import-untyped]
 
 from . import logs
-from .pidfile import AlreadyRunning, create_pidfile, is_alive, remove_pidfile
+from . import pidfile as pidfiles
+from .pidfile import AlreadyRunning, acquire
 
 log = logging.getLogger("dqueue.daemon")
 
 PIDFILE_NAME = "delayed_job.pid"
 LOGFILE_NAME = "delayed_job.log"
 UMASK = 0o027  # logs and pidfile readable by the service's group, nobody else
-# Terminal job-control signals are ignored (no terminal).  SIGHUP is ignored too: we have no
-# reload, and a stray HUP must not kill the supervisor and orphan its workers.  SIGTERM keeps
-# the default action: until run_pool's supervisor installs its handler nothing has been forked,
+# Terminal job-control signals are ignored (no terminal).  SIGHUP is ignored until the
+# supervisor installs its own handlers: the daemon has no terminal to lose, and a stray HUP
+# must never kill it with an unlogged exit 129 and orphan its workers.  SIGTERM keeps the
+# default action: until run_pool's supervisor installs its handler nothing has been forked,
 # so dying at once loses no work; from then on the supervisor's graceful handler is in charge.
 SIGNAL_MAP: dict[int, object] = {
     signal.SIGTSTP: None, signal.SIGTTIN: None, signal.SIGTTOU: None, signal.SIGHUP: None,
@@ -85,8 +90,10 @@ def _daemon_process(main: Callable[[], int], pidfile: Path, logfile: Path, log_l
         stdout=log_stream, stderr=log_stream, signal_map=SIGNAL_MAP)
     context.open()
     logs.setup(log_level, filename=str(logfile))
+    # Locked after python-daemon has closed the inherited files, so files_preserve need not
+    # name it; the supervisor's forked workers inherit the locked fd, exec'd programs do not.
     try:
-        create_pidfile(pidfile, os.getpid())
+        lock = acquire(pidfile, os.getpid())
     except AlreadyRunning as exc:
         pipe.send(f"error {exc}")
         return 1
@@ -99,7 +106,7 @@ def _daemon_process(main: Callable[[], int], pidfile: Path, logfile: Path, log_l
         log.error("daemon.crashed\n%s", traceback.format_exc())
         return 1
     finally:
-        remove_pidfile(pidfile, os.getpid())
+        lock.release()
         log.info("daemon.exit pid=%s", os.getpid())
         logging.shutdown()
 
@@ -144,18 +151,56 @@ def _reap(pid: int) -> None:
         time.sleep(0.02)
 
 
-def stop_process(pid: int, timeout: float) -> float | None:
-    """SIGTERM ``pid`` and wait for it to exit; the seconds it took, or None after ``timeout``."""
+@dataclass(frozen=True)
+class Stopped:
+    seconds: float  # how long it took until no process of the daemon held the pidfile's lock
+    killed: tuple[int, ...] = ()  # the processes SIGKILLed after the graceful timeout
+    left: tuple[int, ...] = ()  # still holding the lock after SIGKILL too (not stopped)
+
+    @property
+    def done(self) -> bool:
+        return not self.left
+
+
+def stop_daemon(path: Path, timeout: float, kill_wait: float = 10.0) -> Stopped:
+    """Stop every process of the daemon that holds ``path``'s lock, gracefully first.
+
+    SIGTERM goes to the supervisor, which stops its workers within their grace period; if the
+    supervisor is gone (SIGKILL, a crash), to each surviving worker instead, as they handle TERM
+    alike.  Whatever still holds the lock after ``timeout`` is SIGKILLed: "stopped" must mean
+    that nothing of this daemon runs a job any more (issue 7: orphans ran jobs after 'stop').
+    """
     started = time.monotonic()
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return 0.0
-    while time.monotonic() - started < timeout:
-        if not is_alive(pid):
-            return time.monotonic() - started
+    state = pidfiles.read_state(path)
+    if state.supervisor_alive and state.pid is not None:
+        _signal(state.pid, signal.SIGTERM)
+    else:
+        for pid in state.holders:
+            _signal(pid, signal.SIGTERM)
+    if _wait_unlocked(path, started + timeout):
+        return Stopped(time.monotonic() - started)
+    victims = tuple(pidfiles.read_state(path).holders)
+    for pid in victims:
+        _signal(pid, signal.SIGKILL)
+    if _wait_unlocked(path, time.monotonic() + kill_wait):
+        return Stopped(time.monotonic() - started, victims)
+    state = pidfiles.read_state(path)
+    return Stopped(time.monotonic() - started, victims, state.holders or (state.pid or 0,))
+
+
+def _wait_unlocked(path: Path, deadline: float) -> bool:
+    while pidfiles.is_locked(path):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
-    return None
+    return True
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def log_tail(logfile: Path, lines: int = 15) -> str:

@@ -1,8 +1,10 @@
 """``delayed_job start|stop|restart|status|run``: the old bin/delayed_job, on dqueue's supervisor.
 
 One supervisor per pidfile (``<pid-dir>/delayed_job.pid``) runs N workers.  ``run`` is the
-foreground mode systemd uses; ``start`` daemonises.  Exit codes of ``status`` follow LSB:
-0 running, 1 dead but the pidfile is left behind, 3 not running.
+foreground mode systemd uses; ``start`` daemonises.  Whether it runs is the pidfile's lock,
+held by the supervisor and inherited by its workers (pidfile.py), never the pid in the file.
+Exit codes of ``status`` follow LSB: 0 running (also while only the workers of a killed
+supervisor remain), 1 dead but the pidfile is left behind, 3 not running.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ log = logging.getLogger("dqueue.delayed_job")
 F = TypeVar("F", bound=Callable[..., Any])
 
 STATUS_RUNNING, STATUS_DEAD_PIDFILE, STATUS_NOT_RUNNING = 0, 1, 3  # LSB init-script codes
-TIMEOUT = click.option("--timeout", type=float, help="Seconds to wait for running jobs to finish "
-                       "[default: grace_period + kill_after + 10].")
+TIMEOUT = click.option("--timeout", type=click.FloatRange(min=0), help="Seconds to wait for running "
+                       "jobs to finish before SIGKILL [default: grace_period + kill_after + 10].")
 
 
 class OptionsFirstGroup(click.Group):
@@ -133,13 +135,13 @@ def run(**opts: Any) -> None:
     """
     inv = prepare(opts)
     try:
-        pidfile.create_pidfile(inv.pidfile, os.getpid())
+        lock = pidfile.acquire(inv.pidfile, os.getpid())
     except pidfile.AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
     try:
         code = inv.serve()
     finally:
-        pidfile.remove_pidfile(inv.pidfile, os.getpid())
+        lock.release()
     sys.exit(code)
 
 
@@ -149,13 +151,16 @@ def start(**opts: Any) -> None:
     """Start the supervisor and N workers as a daemon; return once they are up.
 
     Logs go to <log-dir>/delayed_job.log.  Refused (exit 1) if one is already running on this
-    pidfile.  If the daemon dies while starting, prints the end of its log and exits 1.
+    pidfile, or workers of a killed one still run ('stop' ends them).  If the daemon dies
+    while starting, prints the end of its log and exits 1.
     """
     do_start(prepare(opts))
 
 
 def do_start(inv: Invocation) -> None:
     state = pidfile.read_state(inv.pidfile)
+    if state.orphans:
+        raise click.ClickException(str(pidfile.AlreadyRunning(state.pid, inv.pidfile, state.holders)))
     if state.running:
         raise click.ClickException(f"delayed_job is already running (pid {state.pid}, pidfile "
                                    f"{inv.pidfile}); use 'delayed_job restart' to replace it")
@@ -181,36 +186,48 @@ def do_start(inv: Invocation) -> None:
 def stop(timeout: float | None, **opts: Any) -> None:
     """Stop the daemon: SIGTERM, then wait for running jobs to finish.
 
-    Exits 0 once it has stopped, or if it was not running (a stale pidfile is removed).
-    Exits 1 if it is still running after --timeout; it is never force-killed.
+    Also stops the workers of a supervisor that was killed.  Whatever still runs after
+    --timeout is killed (SIGKILL; the killed jobs are handed back).  Exits 0 once no process
+    of the daemon is left, or if it was not running (a stale pidfile is removed); 1 if a
+    process survives even SIGKILL.
     """
     if not do_stop(prepare(opts), timeout):
         sys.exit(1)
 
 
 def do_stop(inv: Invocation, timeout: float | None) -> bool:
-    """Stop the daemon if it runs; False if it is still running after the timeout."""
+    """Stop every process of the daemon; False if one is still running after SIGKILL."""
     state = pidfile.read_state(inv.pidfile)
     if not state.exists:
         click.echo(f"delayed_job is not running (no pidfile {inv.pidfile})")
         return True
     if state.stale:
-        inv.pidfile.unlink(missing_ok=True)
-        click.echo(f"delayed_job is not running; removed the stale pidfile {inv.pidfile} (pid {state.pid})")
-        return True
-    assert state.pid is not None
+        if pidfile.remove_stale(inv.pidfile):
+            click.echo(f"delayed_job is not running; removed the stale pidfile {inv.pidfile} (pid {state.pid})")
+            return True
+        state = pidfile.read_state(inv.pidfile)  # a daemon started just now
     s = inv.settings
     limit = timeout if timeout is not None else s.grace_period + s.kill_after + 10
-    click.echo(f"stopping delayed_job (pid {state.pid}); running jobs get up to {s.grace_period:g} s")
-    elapsed = daemon.stop_process(state.pid, limit)
-    if elapsed is None:
-        click.echo(f"delayed_job (pid {state.pid}) is still running after {limit:g} s: a job may be "
-                   f"ignoring the grace period. Run 'stop' again to keep waiting, or 'kill -KILL "
-                   f"{state.pid}' (its jobs are handed back by the reaper).", err=True)
+    if state.supervisor_alive:
+        click.echo(f"stopping delayed_job (pid {state.pid}); running jobs get up to {s.grace_period:g} s")
+    else:
+        click.echo(f"stopping the workers (pids {pids(state.holders)}) of delayed_job (pid {state.pid}), "
+                   f"whose supervisor is gone; running jobs get up to {s.grace_period:g} s")
+    result = daemon.stop_daemon(inv.pidfile, limit)
+    if result.killed:
+        click.echo(f"killed pids {pids(result.killed)} (SIGKILL): still running {limit:g} s after "
+                   f"SIGTERM; their jobs are handed back", err=True)
+    if not result.done:
+        click.echo(f"delayed_job is still running (pids {pids(result.left)}) even after SIGKILL; "
+                   f"see 'ps -o pid,stat,cmd -p {pids(result.left)}'", err=True)
         return False
-    pidfile.remove_pidfile(inv.pidfile, state.pid)
-    click.echo(f"delayed_job stopped (pid {state.pid}) in {elapsed:.1f} s")
+    pidfile.remove_stale(inv.pidfile)  # after SIGKILL nobody else removes it
+    click.echo(f"delayed_job stopped (pid {state.pid}) in {result.seconds:.1f} s")
     return True
+
+
+def pids(numbers: tuple[int, ...]) -> str:
+    return ", ".join(str(n) for n in numbers) or "unknown"
 
 
 @cli.command()
@@ -219,8 +236,8 @@ def do_stop(inv: Invocation, timeout: float | None) -> bool:
 def restart(timeout: float | None, **opts: Any) -> None:
     """Stop the daemon (waiting for running jobs), then start it with these options.
 
-    If the old daemon does not stop in time, exits 1 without starting a second one
-    (delayed_job#1123: restarts that piled up workers).
+    If a process of the old daemon survives even SIGKILL, exits 1 without starting a second
+    one (delayed_job#1123: restarts that piled up workers).
     """
     inv = prepare(opts)
     if not do_stop(inv, timeout):
@@ -234,38 +251,51 @@ def restart(timeout: float | None, **opts: Any) -> None:
 def status(as_json: bool, **opts: Any) -> None:
     """Is the daemon running?  Exit 0 running, 1 dead with a pidfile left behind, 3 not running.
 
-    When running, also lists the workers it has registered in dqueue_processes.
+    When running, also lists the workers it has registered in dqueue_processes.  Running
+    without a supervisor (it was killed) while its workers finish their jobs counts as
+    running, and says so: 'stop' ends them, 'start' is refused until then.
     """
     inv = prepare(opts)
     state = pidfile.read_state(inv.pidfile)
-    workers, error = registered_workers(inv, state.pid) if state.running else ([], None)
+    workers, error = registered_workers(inv, state) if state.running else ([], None)
     code = STATUS_RUNNING if state.running else STATUS_DEAD_PIDFILE if state.stale else STATUS_NOT_RUNNING
     if as_json:
         emit_json({"running": state.running, "pid": state.pid, "pidfile": str(inv.pidfile),
-                   "stale": state.stale, "workers": workers, "workers_error": error})
+                   "stale": state.stale, "supervisor_alive": state.supervisor_alive,
+                   "orphans": list(state.orphans), "workers": workers, "workers_error": error})
     elif state.running:
-        click.echo(f"delayed_job is running (pid {state.pid}, pidfile {inv.pidfile})")
+        if state.supervisor_alive:
+            click.echo(f"delayed_job is running (pid {state.pid}, pidfile {inv.pidfile})")
+        else:
+            click.echo(f"delayed_job is running without its supervisor: pid {state.pid} is gone, but its "
+                       f"workers (pids {pids(state.orphans)}) still run; 'delayed_job stop' ends them "
+                       f"(pidfile {inv.pidfile})")
         for w in workers:
             click.echo(f"  worker pid {w['pid']}: {w['name']}, queues {w['queues'] or '*'}, "
                        f"heartbeat {w['heartbeat_age']:.1f} s ago")
         if error:
             click.echo(f"  workers unknown: {error}")
     elif state.stale:
+        other = (f"; pid {state.pid} is another program now" if state.pid and pidfile.is_alive(state.pid)
+                 else "")
         click.echo(f"delayed_job is not running, but its pidfile {inv.pidfile} (pid {state.pid}) is "
-                   f"left behind; 'delayed_job stop' removes it")
+                   f"left behind{other}; 'delayed_job stop' removes it")
     else:
         click.echo(f"delayed_job is not running (no pidfile {inv.pidfile})")
     sys.exit(code)
 
 
-def registered_workers(inv: Invocation, pid: int | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The registry rows of the supervisor's children; the database is optional for 'status'."""
-    children = set(pidfile.children_of(pid or 0))
+def registered_workers(inv: Invocation, state: pidfile.PidState) -> tuple[list[dict[str, Any]], str | None]:
+    """The registry rows of the daemon's workers; the database is optional for 'status'."""
+    if state.supervisor_alive and state.pid is not None:
+        mine = set(pidfile.children_of(state.pid))
+    else:
+        mine = set(state.holders)
     try:
         rows = processes.list_processes(inv.app.engine)
     except SQLAlchemyError as exc:
         return [], f"cannot read dqueue_processes ({type(exc).__name__})"
-    return [r for r in rows if r["hostname"] == inv.settings.hostname and r["pid"] in children], None
+    return [r for r in rows if r["hostname"] == inv.settings.hostname and r["pid"] in mine], None
 
 
 def wait_for_workers(inv: Invocation, pid: int, timeout: float = 20.0) -> list[dict[str, Any]]:
@@ -275,7 +305,7 @@ def wait_for_workers(inv: Invocation, pid: int, timeout: float = 20.0) -> list[d
         if not pidfile.is_alive(pid):
             raise click.ClickException(f"delayed_job (pid {pid}) exited while starting; last lines of "
                                        f"{inv.logfile}:\n{daemon.log_tail(inv.logfile)}")
-        workers, _ = registered_workers(inv, pid)
+        workers, _ = registered_workers(inv, pidfile.read_state(inv.pidfile))
         if len(workers) >= inv.count or time.monotonic() > deadline:
             return workers
         time.sleep(0.1)

@@ -2,29 +2,77 @@
 
 The config file is TOML (Python's own tomllib), found at ``--config``, ``$DQUEUE_CONFIG`` or
 ``./dqueue.toml``.  Every key can also be given as ``DQUEUE_<KEY>`` in the environment.
+
+Every value is checked once, when a Settings is made (``load``, ``replace`` or the constructor),
+against its type and the LIMITS table; an error names the setting and where its value came from.
+Nothing is coerced: ``batch_size = 2.7`` is an error, not 2 (issue 7: ``--sleep-delay nan`` made an
+idle worker poll ~8,700 times a second).
 """
 from __future__ import annotations
 
 import dataclasses
+import enum
+import logging
+import math
 import os
 import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from . import doorbell
 
 DEFAULT_SQLITE_PATH = Path("var") / "dqueue.sqlite3"
+BACKENDS = ("sqlite", "mysql", "mariadb")
+
+
+class SourceKind(enum.Enum):
+    DEFAULT = "default"
+    FILE = "file"
+    ENVIRONMENT = "environment"
+    OPTION = "option"
+    CODE = "Python code"  # Settings(...) or load(...) called with a value by a program
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a setting's value came from, as an error message names it."""
+    kind: SourceKind
+    where: str = ""  # the option, the variable or the file
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.where}".rstrip()
+
+
+DEFAULT = Source(SourceKind.DEFAULT)
+CODE = Source(SourceKind.CODE)
+
+
+def option_source(name: str) -> Source:
+    return Source(SourceKind.OPTION, "--" + name.replace("_", "-"))
+
+
+def environment_source(name: str) -> Source:
+    return Source(SourceKind.ENVIRONMENT, f"DQUEUE_{name.upper()}")
 
 
 class ConfigError(ValueError):
-    """A setting is missing, malformed or out of range."""
+    """A setting is missing, malformed or out of range; ``source`` says where it was given."""
+
+    def __init__(self, message: str, source: Source | None = None) -> None:
+        super().__init__(message)
+        self.source = source
 
 
 # Field metadata of a setting whose value must never be shown: the one masker learns every such
 # value (secret_values) and hides it in log lines, last_error, error_info and stored tracebacks.
 SECRET = {"secret": True}
+_INTERNAL = {"internal": True}  # not a setting: bookkeeping of the Settings object
 
 
 @dataclass(frozen=True)
@@ -69,6 +117,12 @@ class Settings:
     zenodo_recheck: float = 60.0  # a copy waiting for its predecessor looks again after this
     zenodo_publish_wait: float = 5.0  # pause between the rounds of a publish check
     network_doorbell: str = "auto"  # "auto": on for MariaDB/MySQL; "off" (see netbell.py)
+    # Where each value came from (absent: the default), for error messages.
+    sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False,
+                                          metadata=_INTERNAL)
+
+    def __post_init__(self) -> None:
+        _validate(self)
 
     def doorbell_folder(self) -> Path | None:
         return doorbell.directory(self.doorbell_dir, self.pid_dir, self.resolved_database_url())
@@ -78,13 +132,25 @@ class Settings:
             return self.database_url
         return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
+    def source(self, name: str) -> Source:
+        if name in self.sources:
+            return self.sources[name]
+        f = _FIELDS[name]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        return DEFAULT if getattr(self, name) == default else CODE
+
     def replace(self, **changes: Any) -> "Settings":
-        """A copy with the given non-None values applied and validated."""
+        """A copy with the given non-None values applied and validated; their source is the
+        command-line option of the same name (what the CLI overrides)."""
         clean = {k: v for k, v in changes.items() if v is not None}
-        return _validated(dataclasses.replace(self, **clean))
+        unknown = set(clean) - set(_FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
+        sources = {**self.sources, **{k: option_source(k) for k in clean}}
+        return dataclasses.replace(self, **clean, sources=sources)
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")}
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -93,73 +159,211 @@ def secret_values(settings: Settings) -> list[str]:
             if f.metadata.get("secret") and getattr(settings, f.name)]
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = _FIELDS[name].type
-    try:
-        if kind == "tuple[str, ...]":
-            if isinstance(value, str):
-                return tuple(v.strip() for v in value.split(",") if v.strip())
-            return tuple(str(v) for v in value)
-        if kind == "float":
-            return float(value)
-        if kind == "int":
-            if isinstance(value, bool):
-                raise ValueError("boolean")
-            return int(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+# --- The range of every numeric setting ----------------------------------------------------------
+
+TEN_YEARS = 10 * 365 * 86400.0  # any longer wait overflows sleep() or a datetime: a typo, not a plan
+INT_MAX = 2 ** 31 - 1  # the INT columns these are compared with
 
 
-def _validated(s: Settings) -> Settings:
-    positive = ("sleep_delay", "heartbeat_interval", "stale_after", "grace_period", "backoff_base",
-                "max_run_time", "priority_refresh")
-    for name in positive:
-        if getattr(s, name) <= 0:
-            raise ConfigError(f"setting {name!r} must be > 0, got {getattr(s, name)!r}")
-    for name in ("zenodo_http_attempts", "zenodo_max_retries"):
-        if getattr(s, name) < 1:
-            raise ConfigError(f"setting {name!r} must be >= 1, got {getattr(s, name)!r}")
-    for name in ("zenodo_request_interval", "zenodo_http_backoff", "zenodo_retry_delay",
-                 "zenodo_recheck", "zenodo_publish_wait"):
-        if getattr(s, name) < 0:
-            raise ConfigError(f"setting {name!r} must be >= 0, got {getattr(s, name)!r}")
-    if s.batch_size < 1 or s.max_attempts < 1:
-        raise ConfigError("settings 'batch_size' and 'max_attempts' must be >= 1")
-    if s.network_doorbell not in ("auto", "off"):
-        raise ConfigError(f"setting 'network_doorbell' must be 'auto' or 'off', got {s.network_doorbell!r}")
+@dataclass(frozen=True)
+class Limit:
+    """A finite number above ``low`` (or equal to it if ``inclusive``), at most ``high``: NaN and
+    the infinities are never admitted (NaN compares false with everything, so it slips past ``<=``)."""
+    low: float
+    inclusive: bool = False
+    high: float = TEN_YEARS
+
+    def admits(self, value: float) -> bool:
+        above = value >= self.low if self.inclusive else value > self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    def __str__(self) -> str:
+        high = int(self.high) if self.high == int(self.high) else self.high
+        return f"{'>=' if self.inclusive else '>'} {self.low:g} and <= {high}"
+
+
+POSITIVE = Limit(0)  # a duration that must pass: zero would spin
+ZERO_OK = Limit(0, inclusive=True)  # zero means "no wait" or "off"
+COUNT = Limit(1, inclusive=True, high=INT_MAX)
+COUNT_OR_OFF = Limit(0, inclusive=True, high=INT_MAX)
+
+LIMITS: dict[str, Limit] = {
+    "sleep_delay": POSITIVE,
+    "batch_size": Limit(1, inclusive=True, high=1000),  # as --batch-size
+    "prefetch_hold": POSITIVE,
+    "priority_refresh": POSITIVE,
+    "heartbeat_interval": POSITIVE,
+    "stale_after": POSITIVE,
+    "grace_period": POSITIVE,
+    "kill_after": ZERO_OK,
+    "max_jobs_per_worker": COUNT_OR_OFF,
+    "max_worker_memory": COUNT_OR_OFF,
+    "max_attempts": COUNT,
+    "max_run_time": POSITIVE,
+    "backoff_base": POSITIVE,
+    "backoff_max": POSITIVE,
+    "zenodo_request_interval": ZERO_OK,
+    "zenodo_http_attempts": COUNT,
+    "zenodo_http_backoff": ZERO_OK,
+    "zenodo_timeout": POSITIVE,
+    "zenodo_max_retries": COUNT,
+    "zenodo_retry_delay": ZERO_OK,
+    "zenodo_recheck": POSITIVE,
+    "zenodo_publish_wait": ZERO_OK,
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": tuple(name for name in logging.getLevelNamesMapping() if name != "NOTSET"),
+    "network_doorbell": ("auto", "off"),
+}
+NON_EMPTY = ("hostname", "pid_dir", "log_dir", "flag_dir", "zenodo_url")
+
+
+# --- Types: what a value may be, given as text (environment) or typed (TOML, Python) -----------
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_text(kind: str, text: str) -> Any:
+    """A value given as text (an environment variable) as the setting's type; ValueError if not."""
+    if kind == "tuple[str, ...]":
+        return tuple(v.strip() for v in text.split(",") if v.strip())
+    if kind == "bool":
+        word = text.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise ValueError(f"not a boolean (use one of {', '.join(_TRUE + _FALSE)})")
+        return word in _TRUE
+    if kind == "int":
+        try:
+            return int(text.strip())  # "2.7" is refused, not truncated
+        except ValueError:
+            raise ValueError("not an integer") from None
+    if kind == "float":
+        return float(text.strip())  # nan and inf parse here and are refused by LIMITS
+    return text
+
+
+def typed(kind: str, value: Any) -> Any:
+    """A typed value (TOML, Python) if it has the setting's type; ints are floats too."""
+    if kind == "tuple[str, ...]":
+        if isinstance(value, str):
+            return parse_text(kind, value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError("must be a list of strings or a comma-separated string")
+    wanted, what = _TYPES[kind]
+    if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
+        raise ValueError(f"must be {what}, not {type(value).__name__}")
+    return float(cast(float, value)) if kind == "float" else value
+
+
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "bool": ((bool,), "true or false"), "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"), "str": ((str,), "a string")}
+
+
+# --- Validation -----------------------------------------------------------------------------------
+
+def _error(s: Settings, name: str, problem: str) -> ConfigError:
+    source = s.source(name)
+    return ConfigError(f"setting {name!r} from {source}: {problem}", source)
+
+
+def _validate(s: Settings) -> None:
+    for name, f in _FIELDS.items():
+        given = getattr(s, name)
+        try:
+            value = typed(str(f.type), given)
+        except ValueError as exc:
+            raise _error(s, name, f"{exc}, got {given!r}") from None
+        if name in LIMITS and not LIMITS[name].admits(value):
+            raise _error(s, name, f"must be {LIMITS[name]}, got {given!r}")
+        if name in CHOICES:
+            value = value.upper() if name == "log_level" else value
+            if value not in CHOICES[name]:
+                raise _error(s, name, f"must be one of {', '.join(CHOICES[name])}, got {value!r}")
+        if name in NON_EMPTY and not value.strip():
+            raise _error(s, name, "must not be empty")
+        object.__setattr__(s, name, value)  # the checked value: 2 -> 2.0, a list -> a tuple
+    if s.database_url:
+        _check_database_url(s)
+    if urlsplit(s.zenodo_url).scheme not in ("http", "https") or not urlsplit(s.zenodo_url).netloc:
+        raise _error(s, "zenodo_url", f"must be an http:// or https:// URL, got {s.zenodo_url!r}")
     if s.stale_after <= 2 * s.heartbeat_interval:
+        given = "stale_after" if s.source("stale_after") != DEFAULT else "heartbeat_interval"
         raise ConfigError(
-            f"setting 'stale_after' ({s.stale_after}) must exceed twice 'heartbeat_interval' "
-            f"({s.heartbeat_interval}), or live workers would be reaped")
-    return s
+            f"setting 'stale_after' ({s.stale_after}, from {s.source('stale_after')}) must exceed twice "
+            f"'heartbeat_interval' ({s.heartbeat_interval}, from {s.source('heartbeat_interval')}), "
+            "or live workers would be reaped", s.source(given))
+
+
+def _check_database_url(s: Settings) -> None:
+    # The URL itself is never repeated: it may hold a password.
+    example = "e.g. mysql+pymysql://user:password@host/db or sqlite:///path/to/file"
+    try:
+        url = make_url(s.database_url)
+        port = url.port
+    except (ArgumentError, ValueError):
+        raise _error(s, "database_url", f"not a database URL ({example})") from None
+    if url.get_backend_name() not in BACKENDS:
+        raise _error(s, "database_url", f"unsupported database {url.drivername!r}: "
+                     "use mysql+pymysql://, mariadb+pymysql:// or sqlite:///") from None
+    if port is not None and not 0 < port < 65536:
+        raise _error(s, "database_url", f"port {port} is out of range")
+    driver = "pymysql" if url.drivername in ("mysql", "mariadb") else None  # what make_engine uses
+    try:
+        dialect = url.set(drivername=f"{url.drivername}+{driver}" if driver else url.drivername).get_dialect()
+    except NoSuchModuleError:
+        raise _error(s, "database_url", f"unknown database driver {url.drivername!r} ({example})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise _error(s, "database_url", f"the driver of {url.drivername!r} is not installed ({exc})") from None
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    for key in data:
+        if key not in _FIELDS:
+            raise ConfigError(f"config file {path}: unknown setting {key!r}", Source(SourceKind.FILE, path))
+    return data
 
 
 def load(config_file: str | None = None, environ: Mapping[str, str] | None = None,
          **overrides: Any) -> Settings:
-    """Read the settings: defaults, then the config file, then DQUEUE_* variables, then overrides."""
+    """Read the settings: defaults, then the config file, then DQUEUE_* variables, then overrides
+    (the command-line options; None means not given)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
     path = config_file or env.get("DQUEUE_CONFIG")
     if path is None and Path("dqueue.toml").is_file():
         path = "dqueue.toml"
     if path:
+        for name, value in _read_file(path).items():
+            values[name], sources[name] = value, Source(SourceKind.FILE, path)
+    for name, f in _FIELDS.items():
+        text = env.get(f"DQUEUE_{name.upper()}")
+        if text is None or text == "":
+            continue
+        sources[name] = environment_source(name)
         try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-        for key, value in data.items():
-            if key not in _FIELDS:
-                raise ConfigError(f"config file {path}: unknown setting {key!r}")
-            values[key] = _coerce(key, value)
-    for name in _FIELDS:
-        env_value = env.get(f"DQUEUE_{name.upper()}")
-        if env_value is not None and env_value != "":
-            values[name] = _coerce(name, env_value)
+            values[name] = parse_text(str(f.type), text)
+        except ValueError as exc:
+            raise ConfigError(f"setting {name!r} from {sources[name]}: cannot use {text!r} ({exc})",
+                              sources[name]) from None
     for name, value in overrides.items():
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
         if value is not None:
-            values[name] = _coerce(name, value)
-    return _validated(Settings(**values))
+            values[name], sources[name] = value, option_source(name)
+    return Settings(**values, sources=sources)

@@ -24,6 +24,16 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases, in-memory ones and ``file:`` URIs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def _sqlite_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime(SQLITE_FORMAT)
 
@@ -32,7 +42,8 @@ def _sqlite_now_plus(seconds: float) -> str:
     return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).strftime(SQLITE_FORMAT)
 
 
-def make_engine(url: str, *, pre_ping: bool = True, timeouts: bool = False, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, timeouts: bool = False, create: bool = True,
+                **kwargs: Any) -> Engine:
     """An engine for dqueue's own use.
 
     Every transaction dqueue runs is ended explicitly (``engine.begin()``, or a Connection whose
@@ -41,12 +52,14 @@ def make_engine(url: str, *, pre_ping: bool = True, timeouts: bool = False, **kw
     that retry every database call themselves (the worker).  ``timeouts`` bounds every network
     wait on MariaDB, so a half-open connection (a silent network partition) surfaces as an error
     the caller retries instead of a read that blocks for ever; dqueue's statements are short.
+    ``create=False`` refuses a SQLite file that does not exist (FileNotFoundError) instead of
+    creating it and its directories: what the read-only commands use.
     """
     url = normalise_url(url)
     kwargs.setdefault("pool_reset_on_return", None)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, create, **kwargs)
     if backend in ("mysql", "mariadb"):
         if timeouts:
             kwargs.setdefault("connect_args", {}).update(MYSQL_TIMEOUTS)
@@ -70,10 +83,12 @@ def _mysql_engine(url: str, pre_ping: bool, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
+    path = sqlite_file(url)
+    if path is not None and create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif path is not None and not path.is_file():
+        raise FileNotFoundError(f"no database at {path}; run 'dqueue db init'")
     engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None}, **kwargs)
 
     @event.listens_for(engine, "connect")

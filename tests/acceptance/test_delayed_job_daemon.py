@@ -56,11 +56,10 @@ def workdir(db_url: str, tmp_path: Path) -> Iterator[Path]:
     result = run_cli(["db", "init"], db_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     yield tmp_path
-    state = pidfile.read_state(tmp_path / "var" / "run" / daemon.PIDFILE_NAME)
-    if state.running and state.pid:
-        for pid in [*pidfile.children_of(state.pid), state.pid]:
-            os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not pidfile.is_alive(state.pid or 0), 10, message="leftover daemon killed")
+    path = tmp_path / "var" / "run" / daemon.PIDFILE_NAME
+    for pid in pidfile.read_state(path).holders:  # the supervisor and its workers hold the lock
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pidfile.is_locked(path), 10, message="leftover daemon killed")
 
 
 @pytest.fixture

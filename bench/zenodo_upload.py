@@ -43,7 +43,7 @@ def make_file(path: Path, size: int) -> None:
 
 
 def start_fake() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.zenodo", "--port", "0", "--token", TOKEN],
+    proc = subprocess.Popen([sys.executable, "-m", "dqueue.testing.zenodo", "--port", "0", "--token", TOKEN],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()

@@ -19,7 +19,7 @@ from dqueue import config
 from dqueue.store import make_engine, migrate
 
 if TYPE_CHECKING:
-    from tests.fakes.zenodo import FakeZenodo
+    from dqueue.testing.zenodo import FakeZenodo
 
 MARIADB_URL = os.environ.get("DQUEUE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 BACKENDS = ["sqlite", "mariadb"]
@@ -88,7 +88,7 @@ def settings(db_url: str) -> config.Settings:
 @pytest.fixture
 def fake() -> Iterator["FakeZenodo"]:
     """A fake Zenodo on 127.0.0.1 that accepts tests.zenodo_support.TOKEN."""
-    from tests.fakes.zenodo import FakeZenodo
+    from dqueue.testing.zenodo import FakeZenodo
     from tests.zenodo_support import TOKEN
     with FakeZenodo(token=TOKEN) as server:
         yield server

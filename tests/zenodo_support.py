@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from dqueue import manifest
 from dqueue.store import resources, zenodo_copies
-from tests.fakes.zenodo import FakeZenodo
+from dqueue.testing.zenodo import FakeZenodo
 from tests.workers import FAST
 
 TOKEN = "s3cr3t-zenodo-token-4711"

@@ -26,7 +26,7 @@ from .main import cli
               help="Worker processes.")
 @click.option("--zenodo/--no-zenodo", default=True, show_default=True,
               help="Also copy three versions of a sample dataset to a fake Zenodo on 127.0.0.1 "
-              "(from a checkout: it runs tests/fakes/zenodo.py).")
+              "(dqueue.testing.zenodo, shipped with dqueue).")
 @click.pass_obj
 def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
     """Show dqueue working: create the schema, enqueue jobs, run workers until the queue is empty.
@@ -90,14 +90,18 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
 FAKE_TOKEN = "demo-token"
 
 
-def _start_fake_zenodo() -> tuple[subprocess.Popen[str], str] | None:
-    if not Path("tests/fakes/zenodo.py").is_file():
-        click.echo("(no tests/fakes/zenodo.py here: run from a checkout to see the Zenodo copies)")
-        return None
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.zenodo", "--port", "0", "--token", FAKE_TOKEN],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+def _start_fake_zenodo() -> tuple[subprocess.Popen[str], str]:
+    """The fake Zenodo that ships in the package, in a process of its own (the workers fork, and
+    must not inherit its listening socket and threads)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dqueue.testing.zenodo", "--port", "0", "--token", FAKE_TOKEN],
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
+    if not url.startswith("http://"):
+        proc.terminate()
+        proc.wait(10)
+        raise click.ClickException("the fake Zenodo (python -m dqueue.testing.zenodo) did not start; "
+                                   "--no-zenodo runs the demo without it")
     click.echo(f"fake Zenodo at {url}")
     return proc, url
 

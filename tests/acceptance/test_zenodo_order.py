@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from dqueue.handlers.zenodo import jobs as zjobs
 from dqueue.store import zenodo_copies
-from tests.fakes.zenodo import FakeZenodo
+from dqueue.testing.zenodo import FakeZenodo
 from tests.helpers import wait_until
 from tests.workers import worker
 from tests.zenodo_support import add_resource, copies, file_entry, manifest_for, zenv

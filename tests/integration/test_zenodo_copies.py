@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from dqueue.handlers.zenodo import jobs as zjobs
 from dqueue.store import zenodo_copies
-from tests.fakes.zenodo import FakeZenodo
+from dqueue.testing.zenodo import FakeZenodo
 from tests.helpers import execute, scalar
 from tests.workers import burst
 from tests.zenodo_support import (

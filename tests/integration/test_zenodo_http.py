@@ -25,7 +25,7 @@ from dqueue.handlers.zenodo.http import (
 )
 from dqueue.handlers.zenodo.upload import ChecksumMismatch, SourceError, UploadBody, UploadError
 from dqueue.masking import mask
-from tests.fakes.zenodo import FakeZenodo
+from dqueue.testing.zenodo import FakeZenodo
 from tests.helpers import wait_until
 
 TOKEN = "zen-T0KEN-0123456789abcdef"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes.zenodo import FakeZenodo
+from dqueue.testing.zenodo import FakeZenodo
 from tests.helpers import ROOT, wait_until
 
 TOKEN = "s3cr3t-token-for-tests"
@@ -264,7 +264,7 @@ def test_rate_limit_headers_and_enforced_limit(fake: FakeZenodo, api: requests.S
 
 
 def test_runs_as_a_subprocess_and_prints_its_url() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.zenodo", "--port", "0", "--token", TOKEN],
+    proc = subprocess.Popen([sys.executable, "-m", "dqueue.testing.zenodo", "--port", "0", "--token", TOKEN],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes.zenodo_state import ApiError
+from dqueue.testing.zenodo_state import ApiError
 
 if TYPE_CHECKING:
-    from tests.fakes.zenodo import FakeZenodo, Fault
+    from dqueue.testing.zenodo import FakeZenodo, Fault
 
 BLOCK = 1 << 20
 DEPOSITIONS = re.compile(r"^/api/deposit/depositions(?:/(\d+)(?:/(files|actions/(\w+)))?)?/?$")

@@ -1,6 +1,6 @@
 """The fake Zenodo's state: depositions, concepts and bucket files, and the legacy API's rules.
 
-Pure data and rules, no HTTP: ``tests/fakes/zenodo.py`` calls these methods under one lock and turns
+Pure data and rules, no HTTP: ``dqueue/testing/zenodo.py`` calls these methods under one lock and turns
 ``ApiError`` into Zenodo's error body ``{"message", "status", "errors": [{"field", "message"}]}``.
 Files are kept as name, size and MD5 only, never their bytes, so multi-gigabyte uploads cost nothing.
 """

@@ -7,7 +7,7 @@ In a test::
         ...  # talk to fake.url
         assert ("PUT", path, 201) in fake.requests
 
-From a benchmark or acceptance test: ``python -m tests.fakes.zenodo --port 0 --token T`` prints its URL
+From a benchmark or acceptance test: ``python -m dqueue.testing.zenodo --port 0 --token T`` prints its URL
 on the first line of stdout and serves until it is sent SIGTERM or SIGINT.
 
 Uploads are streamed in 1 MiB reads and only their name, size and MD5 are kept, so a 2 GB upload
@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 
-from tests.fakes.zenodo_handler import Server
-from tests.fakes.zenodo_state import Registry
+from dqueue.testing.zenodo_handler import Server
+from dqueue.testing.zenodo_state import Registry
 
 KINDS = {"429", "500", "504", "slow", "reset", "bad_checksum"}
 
@@ -141,7 +141,7 @@ class FakeZenodo:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.zenodo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dqueue.testing.zenodo", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="fake-token")
     parser.add_argument("--rate-limit", type=int, default=None, help="enforce this many requests a minute")

@@ -103,7 +103,7 @@ class Settings:
     log_dir: str = "var/log"
     log_level: str = "INFO"
     flag_dir: str = "var/flags"
-    doorbell_dir: str = ""  # "": <pid_dir>/doorbell; "off": polling only (see doorbell.py)
+    doorbell_dir: str = ""  # "": /run/dqueue or <tmp>/dqueue-<uid> (doorbell.py); "off": polling only
     # Zenodo copies (docs/zenodo.md).
     zenodo_url: str = "https://sandbox.zenodo.org"
     zenodo_token: str = field(default="", repr=False, metadata=SECRET)  # masked everywhere (masking.py)
@@ -125,7 +125,7 @@ class Settings:
         _validate(self)
 
     def doorbell_folder(self) -> Path | None:
-        return doorbell.directory(self.doorbell_dir, self.pid_dir, self.resolved_database_url())
+        return doorbell.directory(self.doorbell_dir, self.resolved_database_url())
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -4,9 +4,18 @@ Polling finds every job, from any host, within ``sleep_delay``.  On the host whe
 enqueued, the enqueuer also sends a one-byte datagram to each worker's UNIX socket in the
 doorbell directory, so a local job starts within milliseconds and the poll interval can stay
 long enough for an idle worker to cost little.  Ringing is best effort: a lost or refused ring
-costs latency only, never a job.  The directory is per database (a hash of its URL), so workers
-of another database on the same host are not woken for nothing.  Workers on other hosts than
-the enqueuer's are rung over UDP instead (netbell.py).
+costs latency only, never a job.  The directory is per database (a hash of its URL; for SQLite of
+the file's absolute path), so workers of another database on the same host are not woken for
+nothing.  Workers on other hosts than the enqueuer's are rung over UDP instead (netbell.py).
+
+The default directory does not depend on the working directory (issue 7: an application
+enqueuing from its own directory was never heard by a daemon started elsewhere): /run/dqueue
+where this user may write it (root; the systemd unit's RuntimeDirectory), else a private
+``<tmp>/dqueue-<uid>`` (0700; one owned by someone else is refused).  Not $XDG_RUNTIME_DIR:
+it differs between a login session and a service of the same user, and logind removes it at
+the session's last logout, under a daemon started from that session.  Enqueuers running as
+another user, or with another /tmp (systemd's PrivateTmp), set ``doorbell_dir`` to the
+workers' directory.
 """
 from __future__ import annotations
 
@@ -15,18 +24,64 @@ import hashlib
 import logging
 import os
 import socket
+import stat
+import tempfile
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger("dqueue.doorbell")
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 108 bytes
+SYSTEM_BASE = Path("/run/dqueue")
+SOCKET_MODE = 0o660  # the service's group may ring (an enqueuing application in that group)
 
 
-def directory(doorbell_dir: str, pid_dir: str, database_url: str) -> Path | None:
-    """The doorbell directory for this database, or None when doorbells are off."""
+def directory(doorbell_dir: str, database_url: str) -> Path | None:
+    """The doorbell directory for this database, or None when doorbells are off.
+
+    ``doorbell_dir`` "" means the default (see the module's docstring); a relative one is taken
+    from the working directory.
+    """
     if doorbell_dir == "off":
         return None
-    base = Path(doorbell_dir or os.path.join(pid_dir, "doorbell")).resolve()
-    return base / hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    base = Path(doorbell_dir).resolve() if doorbell_dir else default_base()
+    return None if base is None else base / database_key(database_url)
+
+
+def default_base() -> Path | None:
+    """/run/dqueue/doorbell if this user may write there, else <tmp>/dqueue-<uid>/doorbell."""
+    if os.access(SYSTEM_BASE, os.W_OK) or (not SYSTEM_BASE.exists() and os.access(SYSTEM_BASE.parent, os.W_OK)):
+        return SYSTEM_BASE / "doorbell"
+    private = Path(tempfile.gettempdir()) / f"dqueue-{os.geteuid()}"
+    try:
+        os.mkdir(private, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        log.warning("doorbell.off dir=%s error=%s: workers will rely on polling", private, exc)
+        return None
+    info = os.lstat(private)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        # Another user made it first: its sockets and their removal would be in their hands.
+        log.warning("doorbell.off dir=%s: not a directory of uid %s; set doorbell_dir",
+                    private, os.geteuid())
+        return None
+    return private / "doorbell"
+
+
+def database_key(database_url: str) -> str:
+    """The per-database directory name: two working directories that reach the same SQLite
+    file share it, two files of the same relative name do not."""
+    identity = database_url
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        url = None
+    if (url is not None and url.get_backend_name() == "sqlite" and url.database
+            and url.database != ":memory:" and not url.query.get("uri")):
+        identity = "sqlite:" + str(Path(url.database).resolve())
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 class Doorbell:
@@ -44,13 +99,15 @@ class Doorbell:
         if len(str(path)) > MAX_SOCKET_PATH:
             log.warning("doorbell.off path=%s: longer than a UNIX socket path may be", path)
             return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o770)
             path.unlink(missing_ok=True)  # a recycled pid's leftover
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.bind(str(path))
+            os.chmod(path, SOCKET_MODE)  # sending needs write permission; the umask took it
             sock.setblocking(False)
         except OSError as exc:
+            sock.close()
             log.warning("doorbell.off dir=%s error=%s: workers will rely on polling", folder, exc)
             return None
         return cls(sock, path)
@@ -101,5 +158,8 @@ def ring(folder: Path | None) -> int:
             rung += 1  # its queue is full of rings already: it is awake anyway
         except OSError as exc:
             if exc.errno == errno.ECONNREFUSED:  # nobody bound: a worker that died
-                path.unlink(missing_ok=True)
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass  # another user's directory: its workers clean up after themselves
     return rung

@@ -33,7 +33,7 @@ def test_ring_wakes_listeners_and_clears_dead_ones(tmp_path: Path) -> None:
 
 
 def test_doorbells_can_be_turned_off() -> None:
-    assert doorbell.directory("off", "var/run", "sqlite://") is None
+    assert doorbell.directory("off", "sqlite://") is None
     assert doorbell.Doorbell.open(None) is None and doorbell.ring(None) == 0
 
 

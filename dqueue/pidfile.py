@@ -88,16 +88,20 @@ class Pidfile:
 
 def is_alive(pid: int) -> bool:
     """True if process ``pid`` exists and has not exited (a zombie counts as exited)."""
+    if not _exists(pid):
+        return False
+    fields = _stat_fields(pid)  # none: no /proc, or it hides other users' processes (ProtectProc)
+    return not fields or fields[0] != "Z"  # init in a container may never reap a zombie
+
+
+def _exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass  # alive, owned by someone else
-    if not Path("/proc/self").exists():
-        return True  # no /proc to ask: trust kill(0)
-    fields = _stat_fields(pid)
-    return bool(fields) and fields[0] != "Z"  # init in a container may never reap a zombie
+        pass
+    return True
 
 
 def acquire(path: Path, pid: int) -> Pidfile:

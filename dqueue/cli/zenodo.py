@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .. import manifest, models
+from .. import manifest, masking, models
 from ..handlers.zenodo import jobs as zenodo_jobs
 from ..store import resources, zenodo_copies
 from ..store.stash_schema import COPY_STATES
@@ -34,8 +34,8 @@ def resource_add(app: AppContext, manifest_path: str, as_json: bool) -> None:
         parsed = manifest.load(manifest_path)
         engine = app.checked_engine()
         resource_id = resources.add(engine, parsed)
-    except manifest.ManifestError as exc:
-        raise click.ClickException(f"{manifest_path}: {exc}") from None
+    except manifest.ManifestError as exc:  # it may quote a source URL: mask its credentials
+        raise click.ClickException(masking.mask(f"{manifest_path}: {exc}")) from None
     found = resources.get(engine, resource_id)
     assert found is not None
     if as_json:

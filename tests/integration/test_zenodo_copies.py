@@ -142,6 +142,7 @@ def test_a_failed_copy_is_retried_automatically_and_resumes(engine: Engine, db_u
     _run_until(db_url, env, engine, {"finished"})
     (copy,) = copies(engine)
     assert (copy.state, copy.retries) == ("finished", 2)
+    assert copy.note is None  # not "start 2 of 3 comes automatically": that was the error state's
     assert_secret_absent(engine, TOKEN, result.stdout, result.stderr)
     stored = [r for r in uploads(fake, "a.csv") if r[2] == 201]
     assert len(stored) == 1, fake.requests  # the second start kept a.csv: same name, size and MD5

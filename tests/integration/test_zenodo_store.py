@@ -62,3 +62,73 @@ def test_the_log_is_appended_and_cut_in_the_middle_when_huge(engine: Engine, tmp
     log = zenodo_copies.error_info(engine, copy.id) or ""
     assert log.startswith("first line\n") and log.endswith("entry 039 " + "." * 30 + "\n")
     assert "[... earlier log cut ...]" in log and len(log) < 1100
+
+
+def test_a_note_describes_the_current_state_only(engine: Engine, tmp_path: Path) -> None:
+    first, second = _copy(engine, tmp_path, 1), _copy(engine, tmp_path, 2)
+    assert first.job_id is not None and second.job_id is not None
+    waiting = zenodo_copies.begin(engine, second.id, second.job_id, defer=False, max_retries=3)
+    assert waiting.action == "wait" and f"copy {first.id} (" in waiting.note and "enqueued" in waiting.note
+    # The predecessor runs, fails and will be started again: its note says so while it is in error.
+    assert zenodo_copies.begin(engine, first.id, first.job_id, defer=False, max_retries=3).action == "run"
+    zenodo_copies.fail(engine, first.id, first.job_id, "error: start 2 of 3 comes automatically in 600 s")
+    assert zenodo_copies.get(engine, first.id).note.startswith("error: start 2 of 3")  # type: ignore[union-attr]
+    # Started again, it is replicating: the note about the next start is over.
+    assert zenodo_copies.begin(engine, first.id, first.job_id, defer=False, max_retries=3).action == "run"
+    assert zenodo_copies.get(engine, first.id).note is None  # type: ignore[union-attr]
+    zenodo_copies.finish(engine, first.id, first.job_id)
+    done = zenodo_copies.get(engine, first.id)
+    assert done is not None and (done.state, done.note) == ("finished", None)
+    # The successor no longer names its finished predecessor as unfinished, even before it runs again.
+    later = zenodo_copies.get(engine, second.id)
+    assert later is not None and later.state == "enqueued" and later.note is None
+    assert zenodo_copies.begin(engine, second.id, second.job_id, defer=False, max_retries=3).action == "run"
+    assert zenodo_copies.get(engine, second.id).note is None  # type: ignore[union-attr]
+
+
+def test_a_waiting_note_that_names_another_blocker_is_kept(engine: Engine, tmp_path: Path) -> None:
+    first, second, third = (_copy(engine, tmp_path, v) for v in (1, 2, 3))
+    assert first.job_id and second.job_id and third.job_id
+    assert zenodo_copies.begin(engine, third.id, third.job_id, defer=False, max_retries=3).action == "wait"
+    assert zenodo_copies.begin(engine, first.id, first.job_id, defer=False, max_retries=3).action == "run"
+    zenodo_copies.finish(engine, first.id, first.job_id)
+    assert zenodo_copies.begin(engine, third.id, third.job_id, defer=False, max_retries=3).action == "wait"
+    note = zenodo_copies.get(engine, third.id).note  # type: ignore[union-attr]
+    assert note and f"copy {second.id} (" in note
+
+
+def test_deferred_copies_sent_again_drop_the_deferred_note(engine: Engine, tmp_path: Path) -> None:
+    copy = _copy(engine, tmp_path)
+    assert copy.job_id is not None
+    zenodo_copies.begin(engine, copy.id, copy.job_id, defer=True, max_retries=3)
+    assert (zenodo_copies.get(engine, copy.id).note or "").startswith("deferred")  # type: ignore[union-attr]
+    (sent,) = zenodo_copies.enqueue_deferred(engine, zjobs.job_for)
+    assert (sent.state, sent.note) == ("enqueued", None)
+
+
+def test_notes_and_the_log_are_masked_where_they_are_stored(engine: Engine, tmp_path: Path) -> None:
+    copy = _copy(engine, tmp_path)
+    assert copy.job_id is not None
+    zenodo_copies.begin(engine, copy.id, copy.job_id, defer=False, max_retries=3)
+    zenodo_copies.append_log(engine, copy.id, "GET http://alice:PASSWORD-1@h/f Authorization: Bearer tok-2\n")
+    zenodo_copies.fail(engine, copy.id, copy.job_id, "refused: http://alice:PASSWORD-1@h/f " + "x" * 10_000)
+    found = zenodo_copies.get(engine, copy.id)
+    log = zenodo_copies.error_info(engine, copy.id) or ""
+    assert found is not None and found.note is not None
+    assert "PASSWORD-1" not in found.note + log and "tok-2" not in log and "alice:***@h/f" in log
+    assert len(found.note) <= zenodo_copies.NOTE_MAX
+
+
+def test_publishing_with_nothing_staged_is_refused_also_from_the_console(engine: Engine, tmp_path: Path) -> None:
+    from dqueue import models
+
+    data_only = add_resource(engine, manifest_for("10.5061/dryad.pub", [file_entry(tmp_path, "a", b"1")]))
+    with pytest.raises(zjobs.SendRefused, match="no software files and no staged software deposition"):
+        zjobs.send(engine, data_only, "software", publish=True)
+    models.bind(engine)
+    with pytest.raises(zjobs.SendRefused, match="nothing to publish"):
+        models.Resource.get(data_only).send_supp_to_zenodo(publish=True)
+    assert scalar(engine, "SELECT COUNT(*) FROM stash_engine_zenodo_copies") == 0
+    software = add_resource(engine, manifest_for("10.5061/dryad.pub", [
+        file_entry(tmp_path, "a", b"1"), file_entry(tmp_path, "t.py", b"pass", kind="software")]))
+    assert zjobs.send(engine, software, "software", publish=True).created  # waits for its staging copy

@@ -55,8 +55,16 @@ def send(engine: Engine, resource_id: int, kind: str = "data", publish: bool = F
     if resource is None:
         raise SendRefused(f"no resource {resource_id} (register it with: dqueue resource add MANIFEST.json)")
     copy_type = f"{kind}_publish" if publish else kind
-    if not publish and not resource.files_of(kind) and not resource.files_of(kind, present=False):
-        raise SendRefused(f"resource {resource_id} has no {kind} files: nothing to send")
+    if not resource.files_of(kind, present=False):
+        if not publish:
+            raise SendRefused(f"resource {resource_id} has no {kind} files: nothing to send")
+        # A publish copy publishes what the staging copy of this version put in a deposition: with
+        # no files of the kind and no staged deposition, it could only fail, three times.
+        staged = [c for c in zenodo_copies.find(engine, resource_id=resource_id)
+                  if c.copy_type == kind and c.deposition_id is not None]
+        if not staged:
+            raise SendRefused(f"resource {resource_id} has no {kind} files and no staged {kind} deposition: "
+                              f"nothing to publish")
     return zenodo_copies.send(engine, resource_id, copy_type, job_for)
 
 

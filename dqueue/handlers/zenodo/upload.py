@@ -70,6 +70,8 @@ def open_source(source: str, *, timeout: float | tuple[float, float]) -> Iterato
             yield raw
         return
     if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):  # the manifest refuses these; rows edited by hand
+            raise UploadError(f"unsupported source {describe(source)}: a file:// URL on another host")
         path = Path(unquote(parts.path))
     elif parts.scheme == "":
         path = Path(source)

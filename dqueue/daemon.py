@@ -32,9 +32,9 @@ PIDFILE_NAME = "delayed_job.pid"
 LOGFILE_NAME = "delayed_job.log"
 UMASK = 0o027  # logs and pidfile readable by the service's group, nobody else
 # Terminal job-control signals are ignored (no terminal).  SIGHUP is ignored until the
-# supervisor installs its own handlers: the daemon has no terminal to lose, and a stray HUP
-# must never kill it with an unlogged exit 129 and orphan its workers.  SIGTERM keeps the
-# default action: until run_pool's supervisor installs its handler nothing has been forked,
+# supervisor installs its own handlers, which stop gracefully on HUP as on TERM (logged): a
+# HUP never kills the daemon with an unlogged exit 129 and orphans its workers.  SIGTERM keeps
+# the default action: until run_pool's supervisor installs its handler nothing has been forked,
 # so dying at once loses no work; from then on the supervisor's graceful handler is in charge.
 SIGNAL_MAP: dict[int, object] = {
     signal.SIGTSTP: None, signal.SIGTTIN: None, signal.SIGTTOU: None, signal.SIGHUP: None,

@@ -142,7 +142,7 @@ def test_workers_of_a_killed_supervisor_are_seen_refuse_a_start_and_are_stopped(
 
 def test_stop_lets_the_orphaned_workers_finish_their_job(db_url: str, workdir: Path, engine: Engine) -> None:
     supervisor = started_pid(dj(["start", "-n", "2", *SAMPLES], db_url, workdir, DQUEUE_GRACE_PERIOD="10"))
-    job = enqueue(db_url, workdir, "sample.sleep", {"seconds": 2})
+    job = enqueue(db_url, workdir, "sample.sleep", {"seconds": 4})  # outlasts the CLI's start-up
     wait_until(lambda: scalar(engine, "SELECT locked_by FROM delayed_jobs WHERE id = :id", id=job),
                10, message="the job claimed")
     os.kill(supervisor, signal.SIGKILL)
@@ -153,3 +153,14 @@ def test_stop_lets_the_orphaned_workers_finish_their_job(db_url: str, workdir: P
     assert "whose supervisor is gone" in stop.stdout
     assert "SIGKILL" not in stop.stderr  # a graceful stop: the job had time to finish
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs WHERE id = :id", id=job) == 0  # it finished
+
+
+def test_sighup_stops_the_daemon_gracefully_and_says_so(db_url: str, workdir: Path) -> None:
+    path = workdir / "var" / "run" / "delayed_job.pid"
+    supervisor = started_pid(dj(["start", "-n", "2", *SAMPLES], db_url, workdir))
+    os.kill(supervisor, signal.SIGHUP)
+    wait_until(lambda: not pidfile.is_locked(path), 20, message="the daemon and its workers gone")
+    log = (workdir / "var" / "log" / "delayed_job.log").read_text()
+    assert "supervisor.signal SIGHUP" in log and "supervisor.stopped" in log, log[-2000:]
+    assert f"daemon.exit pid={supervisor}" in log  # its own cleanup ran: no unlogged exit 129
+    assert not path.exists()

@@ -29,25 +29,50 @@ class JobSpec:
     run_at: dt.datetime | None = None
 
 
+# The columns' range: MariaDB's DATETIME is documented for years 1000-9999, and SQLite stores text
+# that sorts as a time only with four-digit years (year 1 was stored unpadded, and every worker
+# and listing then crashed reading it back: issue 7).
+EARLIEST, LATEST = dt.datetime(1000, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
+# delayed_jobs.priority is an INT column.
+PRIORITY_MIN, PRIORITY_MAX = -(2 ** 31), 2 ** 31 - 1
+
+
 def to_utc_naive(when: dt.datetime | None) -> dt.datetime | None:
-    """Stored times are naive UTC; aware datetimes are converted, naive ones taken as UTC."""
-    if when is None or when.tzinfo is None:
-        return when
-    return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    """Stored times are naive UTC; aware datetimes are converted, naive ones taken as UTC.
+
+    ValueError for a time that is not a datetime or falls outside the years 1000-9999 in UTC.
+    """
+    if when is None:
+        return None
+    if not isinstance(when, dt.datetime):
+        raise ValueError(f"run_at must be a datetime, got {type(when).__name__}")
+    try:
+        utc = when if when.tzinfo is None else when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        utc = None  # before year 1 or after 9999 once converted to UTC
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"run_at {when.isoformat()} is out of range: it must fall between "
+                         f"{EARLIEST.isoformat()} and {LATEST.isoformat()} UTC")
+    return utc
 
 
 def build(spec: JobSpec, check: bool = True) -> NewJob:
     """Validate a JobSpec and turn it into the row to insert; ValueError/UnknownJobError if bad."""
+    if not isinstance(spec.name, str) or not spec.name:
+        raise ValueError(f"the job name must be a non-empty string, got {spec.name!r}")
     jobdef = jobs.get(spec.name)
     if jobdef is None and check:
         known = ", ".join(jobs.registered()) or "none"
         raise UnknownJobError(f"unknown job {spec.name!r} (registered here: {known})")
     queue = spec.queue if spec.queue is not None else (jobdef.queue if jobdef else "default")
     priority = spec.priority if spec.priority is not None else (jobdef.priority if jobdef else 0)
-    if not queue or len(queue) > 255:
+    if not isinstance(queue, str) or not queue or len(queue) > 255:
         raise ValueError("queue must be a non-empty name of at most 255 characters")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ValueError(f"priority must be an integer, got {priority!r}")
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise ValueError(f"priority {priority} is out of range: it must be between {PRIORITY_MIN} "
+                         f"and {PRIORITY_MAX}")
     return NewJob(jobs.encode_handler(spec.name, spec.args), queue, priority, to_utc_naive(spec.run_at))
 
 

@@ -32,11 +32,20 @@ def is_set(flag_dir: str | Path, name: str) -> bool:
 
 
 def drain(flag_dir: str | Path) -> list[Path]:
-    """Create both markers (idempotent); returns their paths."""
+    """Create both markers (idempotent); returns their paths.  OSError (a read-only directory)
+    leaves none that this call created: a half drain would park one kind of job and not the other."""
     Path(flag_dir).mkdir(parents=True, exist_ok=True)
     paths = [marker(flag_dir, name) for name in MARKERS]
-    for path in paths:
-        path.touch()
+    created: list[Path] = []
+    try:
+        for path in paths:
+            if not path.exists():
+                path.touch()
+                created.append(path)
+    except OSError:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
     return paths
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from .. import config, jobs, logs, masking
 from ..store import SchemaError, make_engine, migrate
+from ..worker.supervisor import EXIT_CONFIG
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,17 +24,71 @@ class AppContext:
 
     @property
     def engine(self) -> Engine:
+        """The engine; on SQLite it creates the file and its directory (``db init``, the demo)."""
         if self._engine is None:
             self._engine = make_engine(self.settings.resolved_database_url())
         return self._engine
 
+    def existing_engine(self) -> Engine:
+        """The engine of a database that exists: a missing SQLite file is an error, never created
+        (a read-only command must not leave an empty database and its directories behind)."""
+        if self._engine is None:
+            try:
+                self._engine = make_engine(self.settings.resolved_database_url(), create=False)
+            except FileNotFoundError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._engine
+
     def checked_engine(self) -> Engine:
-        """The engine, after making sure the schema is current (a clear error otherwise)."""
+        """The engine of an existing database whose schema is current (a clear error otherwise)."""
         try:
-            migrate.check(self.engine)
+            migrate.check(self.existing_engine())
         except SchemaError as exc:
             raise click.ClickException(str(exc)) from None
         return self.engine
+
+    def add_imports(self, modules: tuple[str, ...]) -> None:
+        """Import the job modules named after the command (``dqueue worker --import M``), as if
+        they had come before it; the worker processes inherit them."""
+        if modules:
+            self.settings = self.settings.replace(imports=tuple(self.settings.imports) + modules)
+            import_job_modules(modules)
+
+
+class ConfigFailure(click.ClickException):
+    exit_code = EXIT_CONFIG
+
+
+def settings_failure(exc: config.ConfigError) -> click.ClickException:
+    """A bad option is a usage error (exit 2, as click's own); a bad config file or environment
+    variable exits EX_CONFIG (78), which systemd's RestartPreventExitStatus does not restart."""
+    if exc.source is not None and exc.source.kind is config.SourceKind.OPTION:
+        return click.UsageError(str(exc))
+    return ConfigFailure(str(exc))
+
+
+class SettingsGroup(click.Group):
+    """A command group whose commands' bad settings (``Settings.replace`` of their options) end
+    in a one-line error, not a traceback."""
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except config.ConfigError as exc:
+            raise settings_failure(exc) from None
+
+
+def import_option(func: F) -> F:
+    """--import after the command too (``dqueue worker --import M``), where users type it."""
+    return click.option("--import", "imports", multiple=True, metavar="MODULE",
+                        help="Import MODULE to register its jobs (repeatable; as --import before "
+                        "the command).")(func)
+
+
+def import_job_modules(modules: tuple[str, ...]) -> None:
+    try:
+        jobs.import_modules(modules)
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def global_options(func: F) -> F:
@@ -57,16 +112,13 @@ def make_context(config_file: str | None, database_url: str | None, imports: tup
                  log_level: str | None) -> AppContext:
     try:
         settings = config.load(config_file, database_url=database_url, log_level=log_level)
+        if imports:
+            settings = settings.replace(imports=tuple(settings.imports) + tuple(imports))
     except config.ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if imports:
-        settings = settings.replace(imports=tuple(settings.imports) + tuple(imports))
+        raise settings_failure(exc) from None
     masking.register_settings(settings)  # for this process and the workers it forks
     logs.setup(settings.log_level)
-    try:
-        jobs.import_modules(jobs.BUILTIN_MODULES + tuple(settings.imports))
-    except ImportError as exc:
-        raise click.ClickException(str(exc)) from None
+    import_job_modules(jobs.BUILTIN_MODULES + tuple(settings.imports))
     return AppContext(settings)
 
 

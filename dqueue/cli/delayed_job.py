@@ -31,6 +31,7 @@ log = logging.getLogger("dqueue.delayed_job")
 F = TypeVar("F", bound=Callable[..., Any])
 
 STATUS_RUNNING, STATUS_DEAD_PIDFILE, STATUS_NOT_RUNNING = 0, 1, 3  # LSB init-script codes
+PRIORITY = click.IntRange(-(2 ** 31), 2 ** 31 - 1)  # the INT column's range: more crashed the workers
 TIMEOUT = click.option("--timeout", type=click.FloatRange(min=0), help="Seconds to wait for running "
                        "jobs to finish before SIGKILL [default: grace_period + kill_after + 10].")
 
@@ -57,8 +58,8 @@ def common_options(ignored: bool = False) -> Callable[[F], F]:
         click.option("-n", "--number", "count", type=click.IntRange(1, 256), default=1, show_default=True,
                      help="Worker processes under the one supervisor." + note),
         click.option("--queues", "--queue", "queues", help="Comma-separated queues [default: all]." + note),
-        click.option("--min-priority", type=int, help="Only jobs with priority >= this." + note),
-        click.option("--max-priority", type=int, help="Only jobs with priority <= this." + note),
+        click.option("--min-priority", type=PRIORITY, help="Only jobs with priority >= this." + note),
+        click.option("--max-priority", type=PRIORITY, help="Only jobs with priority <= this." + note),
         click.option("--sleep-delay", type=float, help="Seconds between polls when idle." + note),
         click.option("--pid-dir", type=click.Path(file_okay=False),
                      help="Where delayed_job.pid lives [setting pid_dir; default var/run]."),

@@ -15,6 +15,7 @@ from .common import AppContext, emit_json
 from .main import cli
 
 F = TypeVar("F", bound=Callable[..., Any])
+JOB_ID = click.IntRange(1, 2 ** 63 - 1)  # the BIGINT key; a larger number is a typo, not a job
 STATE_HELP = """\b
 States, judged by the database clock ("now"):
   failed     failed_at is set: out of attempts, or a permanent error
@@ -36,7 +37,7 @@ def jobs_group() -> None:
 @click.option("--queue", help="Only this queue.")
 @click.option("--state", type=click.Choice(store.STATES), help="Only jobs in this state.")
 @click.option("--job", "job_name", metavar="NAME", help="Only jobs whose handler names job NAME.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most N jobs.")
+@click.option("--limit", type=click.IntRange(1, 2 ** 31 - 1), default=50, show_default=True, help="At most N jobs.")
 @json_option
 @click.pass_obj
 def list_(app: AppContext, queue: str | None, state: str | None, job_name: str | None,
@@ -61,7 +62,7 @@ def list_(app: AppContext, queue: str | None, state: str | None, job_name: str |
 
 
 @jobs_group.command("show")
-@click.argument("job_id", metavar="ID", type=int)
+@click.argument("job_id", metavar="ID", type=JOB_ID)
 @json_option
 @click.pass_obj
 def show(app: AppContext, job_id: int, as_json: bool) -> None:
@@ -89,7 +90,7 @@ def show(app: AppContext, job_id: int, as_json: bool) -> None:
 
 
 @jobs_group.command("retry", epilog=STATE_HELP)
-@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.argument("job_ids", metavar="[ID]...", nargs=-1, type=JOB_ID)
 @click.option("--all-failed", is_flag=True, help="Retry every failed job instead of the IDs given.")
 @click.option("--queue", help="With --all-failed: only the failed jobs of this queue.")
 @json_option
@@ -115,7 +116,7 @@ def retry(app: AppContext, job_ids: tuple[int, ...], all_failed: bool, queue: st
 
 
 @jobs_group.command("delete")
-@click.argument("job_ids", metavar="ID...", nargs=-1, type=int, required=True)
+@click.argument("job_ids", metavar="ID...", nargs=-1, type=JOB_ID, required=True)
 @click.option("--force", is_flag=True, help="Delete running jobs too (see above).")
 @json_option
 @click.pass_obj

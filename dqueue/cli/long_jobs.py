@@ -8,10 +8,11 @@ import click
 
 from .. import flags
 from ..store import inspect as store_inspect
-from .common import AppContext, emit_json, global_options, make_context
+from .common import AppContext, SettingsGroup, emit_json, global_options, make_context
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=SettingsGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                 "max_content_width": 100})
 @global_options
 @click.option("--flag-dir", help="Where the markers live [env DQUEUE_FLAG_DIR; default var/flags].")
 @click.pass_context
@@ -81,7 +82,12 @@ def _counts(counts: store_inspect.Counts) -> dict[str, Any]:
 @click.pass_obj
 def drain(app: AppContext) -> None:
     """Create the markers: long jobs park themselves at their turn; running ones finish."""
-    for path in flags.drain(app.settings.flag_dir):
+    try:
+        created = flags.drain(app.settings.flag_dir)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create the markers in {app.settings.flag_dir}: "
+                                   f"{exc.strerror} ({exc.filename}); nothing is draining") from None
+    for path in created:
         click.echo(f"created {path}")
     click.echo("draining: run 'long_jobs status' until nothing is running, then stop or deploy")
 
@@ -91,7 +97,11 @@ def drain(app: AppContext) -> None:
 def restart(app: AppContext) -> None:
     """Remove the markers and re-enqueue the long jobs that were parked (safe to run twice)."""
     engine = app.checked_engine()
-    removed = flags.clear(app.settings.flag_dir)
+    try:
+        removed = flags.clear(app.settings.flag_dir)
+    except OSError as exc:
+        raise click.ClickException(f"cannot remove the markers in {app.settings.flag_dir}: "
+                                   f"{exc.strerror} ({exc.filename}); still draining") from None
     click.echo(f"removed {', '.join(map(str, removed))}" if removed else "no markers were set")
     for name, hook in flags.restart_hooks().items():
         click.echo(f"{name}: {hook(engine)}")

@@ -10,10 +10,13 @@ import click
 from .. import client
 from ..store import SchemaError, migrate
 from ..worker import run_pool
-from .common import AppContext, emit_json, global_options, make_context
+from .common import AppContext, SettingsGroup, emit_json, global_options, import_option, make_context
+
+PRIORITY = click.IntRange(client.PRIORITY_MIN, client.PRIORITY_MAX)  # the INT column's range
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=SettingsGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                 "max_content_width": 100})
 @global_options
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, database_url: str | None,
@@ -51,7 +54,7 @@ def db_init(app: AppContext) -> None:
 @click.pass_obj
 def db_status(app: AppContext, as_json: bool) -> None:
     """Show the schema revision; exit 1 if 'dqueue db init' is needed."""
-    current, head = migrate.current_revision(app.engine), migrate.head_revision()
+    current, head = migrate.current_revision(app.existing_engine()), migrate.head_revision()
     if as_json:
         emit_json({"current": current, "head": head, "up_to_date": current == head})
     else:
@@ -75,27 +78,60 @@ def parse_run_at(value: str | None) -> dt.datetime | None:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-23T14:00:00Z)",
                                  param_hint="--run-at") from None
-    return client.to_utc_naive(when)
+    try:
+        return client.to_utc_naive(when)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--run-at") from None
+
+
+def read_args(value: str) -> dict[str, object]:
+    """--args: a JSON object given inline, in a file (@FILE) or on standard input (-), for
+    payloads beyond the shell's argument limit."""
+    source = value
+    try:
+        if value == "-":
+            source = "standard input"
+            value = sys.stdin.read()
+        elif value.startswith("@"):
+            source = value[1:]
+            with open(source, encoding="utf-8") as fh:
+                value = fh.read()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {source}: {exc.strerror}", param_hint="--args") from None
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason}", param_hint="--args") from None
+    try:
+        args = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
+    except RecursionError:
+        raise click.BadParameter("JSON nested too deeply", param_hint="--args") from None
+    if not isinstance(args, dict):
+        raise click.BadParameter("must be a JSON object, e.g. '{\"path\": \"/tmp/x\"}'", param_hint="--args")
+    return args
 
 
 @cli.command()
 @click.argument("name")
-@click.option("--args", "args_json", default="{}", show_default=True, help="Job arguments, a JSON object.")
+@click.option("--args", "args_json", default="{}", show_default=True, metavar="JSON|@FILE|-",
+              help="Job arguments, a JSON object: inline, from FILE (@FILE) or from standard input (-).")
 @click.option("--queue", help="Queue name [default: the job's registered queue].")
-@click.option("--priority", type=int, help="Lower runs first [default: the job's registered priority].")
+@click.option("--priority", type=PRIORITY, help="Lower runs first [default: the job's registered priority].")
 @click.option("--run-at", help="Earliest start, ISO 8601; without a zone it is UTC [default: now].")
 @click.option("--force", is_flag=True, help="Enqueue even if NAME is not registered in this process.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"id\": …} as JSON.")
+@import_option
 @click.pass_obj
 def enqueue(app: AppContext, name: str, args_json: str, queue: str | None, priority: int | None,
-            run_at: str | None, force: bool, as_json: bool) -> None:
-    """Add job NAME to the queue and print its id."""
-    try:
-        args = json.loads(args_json)
-    except ValueError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--args") from None
-    if not isinstance(args, dict):
-        raise click.BadParameter("must be a JSON object, e.g. '{\"path\": \"/tmp/x\"}'", param_hint="--args")
+            run_at: str | None, force: bool, as_json: bool, imports: tuple[str, ...]) -> None:
+    """Add job NAME to the queue and print its id.
+
+    \b
+    dqueue enqueue mail.send --import myapp.jobs --args '{"to": "a@example.org"}'
+    dqueue enqueue big.job --args @payload.json      # or: ... | dqueue enqueue big.job --args -
+    """
+    app.add_imports(imports)
+    args = read_args(args_json)
     when = parse_run_at(run_at)
     app.checked_engine()
     try:
@@ -115,24 +151,27 @@ def enqueue(app: AppContext, name: str, args_json: str, queue: str | None, prior
 @click.option("-n", "--number", "count", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes under one supervisor.")
 @click.option("--queues", "--queue", "queues", help="Comma-separated queues to work [default: all].")
-@click.option("--min-priority", type=int, help="Only jobs with priority >= this.")
-@click.option("--max-priority", type=int, help="Only jobs with priority <= this.")
+@click.option("--min-priority", type=PRIORITY, help="Only jobs with priority >= this.")
+@click.option("--max-priority", type=PRIORITY, help="Only jobs with priority <= this.")
 @click.option("--sleep-delay", type=float,
               help="Seconds between polls when idle [default 0.07]; a local enqueue wakes workers at once.")
 @click.option("--batch-size", type=click.IntRange(1, 1000), help="Jobs claimed per poll [default 10].")
 @click.option("--grace-period", type=float, help="Seconds a running job gets to finish on SIGTERM [default 30].")
 @click.option("--burst", is_flag=True, help="Run what is runnable now, then exit 0 (future jobs do not hold it).")
+@import_option
 @click.pass_obj
 def worker(app: AppContext, count: int, queues: str | None, min_priority: int | None,
            max_priority: int | None, sleep_delay: float | None, batch_size: int | None,
-           grace_period: float | None, burst: bool) -> None:
+           grace_period: float | None, burst: bool, imports: tuple[str, ...]) -> None:
     """Run a supervisor and N worker processes in the foreground.
 
     SIGTERM or SIGINT: stop claiming, let running jobs finish within the grace period, hand back
     the rest, exit 0.  A worker that dies is replaced; the supervisor exits 1 if they keep dying.
     """
+    app.add_imports(imports)
     settings = app.settings.replace(sleep_delay=sleep_delay, batch_size=batch_size,
                                     grace_period=grace_period)
+    app.existing_engine()  # a missing SQLite file is an error here, not an empty database
     queue_list = tuple(q.strip() for q in (queues or "").split(",") if q.strip())
     try:
         code = run_pool(settings, count, queue_list, min_priority, max_priority, burst)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dqueue import client
+from dqueue import client, jobs
 from tests import sample_jobs  # noqa: F401
-from tests.helpers import job_rows, run_cli
+from tests.helpers import cli_env, job_rows, run_cli
 from tests.workers import FAST, burst
 
 
@@ -47,3 +49,28 @@ def test_supervisor_exits_non_zero_when_workers_keep_dying(engine: Engine, db_ur
     result = burst(db_url, timeout=120, **FAST)
     assert result.returncode == 1, result.stderr[-2000:]
     assert "supervisor.giving_up worker 0 died 6 times" in result.stderr
+
+
+def test_import_is_taken_after_the_command_too(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    queued = run_cli(["enqueue", "t.record", "--import", "tests.sample_jobs", "--args",
+                      json.dumps({"path": str(out), "token": "after"})], db_url)
+    assert queued.returncode == 0, queued.stderr
+    result = run_cli(["worker", "--burst", "--import", "tests.sample_jobs"], db_url, **FAST)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert out.read_text().split()[0] == "after" and job_rows(engine) == {}
+
+
+def test_enqueue_reads_args_from_standard_input_or_a_file(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    big = {"path": "/dev/null", "token": "x" * (1024 * 1024)}  # beyond what a shell passes comfortably
+    piped = subprocess.run([sys.executable, "-m", "dqueue", "--import", "tests.sample_jobs", "enqueue",
+                            "t.record", "--args", "-"], input=json.dumps(big), env=cli_env(db_url),
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    (tmp_path / "args.json").write_text(json.dumps({"path": "/dev/null", "token": "from a file"}))
+    filed = run_cli(["--import", "tests.sample_jobs", "enqueue", "t.record", "--args",
+                     f"@{tmp_path / 'args.json'}"], db_url)
+    assert filed.returncode == 0, filed.stderr
+    handlers = {i: jobs.decode_handler(r["handler"]) for i, r in job_rows(engine).items()}
+    assert handlers == {int(piped.stdout): ("t.record", big),
+                        int(filed.stdout): ("t.record", {"path": "/dev/null", "token": "from a file"})}

@@ -127,3 +127,11 @@ CREATE TABLE dqueue_pacing (
 
 UPDATE dqueue_alembic_version SET version_num='0003' WHERE dqueue_alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE dqueue_processes ADD COLUMN process_start VARCHAR(100);
+
+ALTER TABLE dqueue_processes ADD COLUMN up_since DATETIME;
+
+UPDATE dqueue_alembic_version SET version_num='0004' WHERE dqueue_alembic_version.version_num = '0003';
+

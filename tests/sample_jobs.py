@@ -96,3 +96,55 @@ def _restart(engine: object) -> str:
 @flags.on_status("sample section")
 def _status(engine: object) -> dict[str, object]:
     return {"parked": 0}
+
+
+# -- poison jobs: each ends its worker process its own way (issue 7, point 2) ----------------------
+@dqueue.job("t.attempt")
+def attempt(path: str, token: str) -> None:
+    """Records which attempt ran: a batch-mate of a poison job must run on its first."""
+    from dqueue import jobs
+    _append(path, f"{token} {jobs.current().attempts} {os.getpid()}")
+
+
+@dqueue.job("t.exit0", max_attempts=2)
+def exit0(path: str) -> None:
+    _append(path, f"start {os.getpid()}")
+    os._exit(0)
+
+
+@dqueue.job("t.sys_exit", max_attempts=2, backoff_base=0.05, backoff_max=0.1)
+def sys_exit(path: str) -> None:
+    _append(path, f"start {os.getpid()}")
+    raise SystemExit(3)
+
+
+@dqueue.job("t.keyboard_interrupt", max_attempts=2, backoff_base=0.05, backoff_max=0.1)
+def keyboard_interrupt(path: str) -> None:
+    _append(path, f"start {os.getpid()}")
+    raise KeyboardInterrupt
+
+
+@dqueue.job("t.segfault", max_attempts=8)  # more deaths than the supervisor once allowed
+def segfault(path: str) -> None:
+    import ctypes
+    _append(path, f"start {os.getpid()}")
+    ctypes.string_at(0)
+
+
+@dqueue.job("t.spawn")
+def spawn(path: str, seconds: float) -> None:
+    """Leaves a grandchild running (its parent shell exits at once), then works for ``seconds``."""
+    import subprocess
+    subprocess.run(["sh", "-c", f"sleep 600 >/dev/null 2>&1 & echo $! >> {path}"], check=True)
+    _append(path, f"started {os.getpid()}")
+    time.sleep(seconds)
+
+
+@dqueue.job("t.bloat")
+def bloat(path: str, mib: int) -> None:
+    """Keeps ``mib`` MiB alive in the worker after it returns, like a leaking cache."""
+    _HOARD.append(bytearray(mib * 1024 * 1024))
+    _append(path, f"ran {os.getpid()}")
+
+
+_HOARD: list[bytearray] = []

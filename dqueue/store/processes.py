@@ -3,6 +3,15 @@
 A worker's ``locked_by`` is its registry name, ``host:H pid:P proc:N``: delayed_job's
 ``host:… pid:…`` that operators grep for, plus the registry id so that a recycled pid on the
 same host never inherits a dead process's locks.
+
+How a reaper tells the dead from the living (issue 7: an outage longer than ``stale_after``
+made live jobs run twice; a rebooted host's jobs waited a minute):
+
+- on its own host, by pid and process start time (localproc.py), never by heartbeat age: a
+  live process is never reaped, a dead one at once;
+- on other hosts, by heartbeat age, but only while the reaper's own heartbeats have been
+  continuous for ``stale_after`` (``up_since``): after an outage nobody could heartbeat, and
+  every live process must get its chance to come back before anyone judges it.
 """
 from __future__ import annotations
 
@@ -12,8 +21,10 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, func, insert, or_, select, update
 
+from .. import localproc
+from ..localproc import Verdict
 from .queue import cap_error, retry_on_deadlock
 from .schema import delayed_jobs as dj
 from .schema import dqueue_processes as procs
@@ -43,7 +54,7 @@ def register(engine: Engine, kind: str, hostname: str, pid: int,
         result = conn.execute(insert(procs).values(
             name=placeholder, kind=kind, hostname=hostname, pid=pid,
             queues=",".join(queues) or None, doorbell=doorbell, started_at=utcnow(),
-            last_heartbeat_at=utcnow()))
+            last_heartbeat_at=utcnow(), up_since=utcnow(), process_start=localproc.start_token(pid)))
         proc_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         name = f"host:{hostname} pid:{pid} proc:{proc_id}"
         conn.execute(update(procs).where(procs.c.id == proc_id).values(name=name))
@@ -81,12 +92,21 @@ def bells(bind: Engine | Connection, stale_after: float) -> list[tuple[str, str]
     return [(r[0], r[1]) for r in bind.execute(stmt)]
 
 
-def heartbeat(engine: Engine, reg: Registration) -> bool:
-    """Refresh our heartbeat; False if our row is gone (we were reaped as dead)."""
+def heartbeat(engine: Engine, reg: Registration, gap: float) -> bool:
+    """Refresh our heartbeat; False if our row is gone (we were reaped as dead).
+
+    A heartbeat more than ``gap`` seconds after the previous one starts a new continuous run
+    (``up_since``).  up_since is assigned first: MySQL evaluates SET left to right.
+    """
+    restarted = procs.c.last_heartbeat_at < utcnow_plus(bindparam("gap", -gap))
+    stmt = update(procs).where(procs.c.id == reg.id).ordered_values(
+        (procs.c.up_since, case((restarted, utcnow()),
+                                else_=func.coalesce(procs.c.up_since, procs.c.started_at))),
+        (procs.c.last_heartbeat_at, utcnow()))
+
     def run() -> int:
         with engine.begin() as conn:
-            return conn.execute(update(procs).where(procs.c.id == reg.id)
-                                .values(last_heartbeat_at=utcnow())).rowcount
+            return conn.execute(stmt).rowcount
     return retry_on_deadlock(run) == 1
 
 
@@ -95,48 +115,88 @@ def deregister(engine: Engine, reg: Registration) -> None:
         conn.execute(delete(procs).where(procs.c.id == reg.id))
 
 
-def reap(engine: Engine, stale_after: float) -> ReapResult:
-    """Release jobs whose lock holder has stopped heartbeating, and forget dead processes.
+def reap(engine: Engine, stale_after: float, hostname: str, reaper: Registration,
+         heartbeat_gap: float) -> ReapResult:
+    """Release jobs whose lock holder is dead, and forget dead processes.
+
+    Processes on ``hostname`` are judged by pid and start time.  Others, and rows held by
+    names no longer registered, are judged by heartbeat age only if ``reaper``'s own
+    heartbeats have been continuous (no gap over ``heartbeat_gap``) for ``stale_after``; the
+    check runs inside the reaping transaction, so a reap that reaches the database only after
+    an outage finds the reaper's own heartbeat stale too and judges no one by heartbeat.
 
     A released job goes back to the queue at once with its attempt still counted, so a job that
-    keeps killing its worker runs out of attempts instead of looping (delayed_job#415).  Only rows
-    locked more than ``stale_after`` ago are touched: a process that registered after we read
-    the registry cannot lose a claim it has just made.
+    keeps killing its worker runs out of attempts instead of looping (delayed_job#415).  Rows are
+    released by heartbeat age only if locked more than ``stale_after`` ago: a process that
+    registered after we read the registry cannot lose a claim it has just made.
     """
+    return _reap(engine, stale_after, hostname, reaper, heartbeat_gap)
+
+
+def reap_host(engine: Engine, hostname: str) -> ReapResult:
+    """Release the rows of the processes on ``hostname`` that no longer run (pid and start
+    time); for a supervisor starting after a crash or reboot of its host."""
+    return _reap(engine, 0.0, hostname, None, 0.0)
+
+
+def _reap(engine: Engine, stale_after: float, hostname: str, reaper: Registration | None,
+          heartbeat_gap: float) -> ReapResult:
     cutoff = utcnow_plus(bindparam("neg", -stale_after))
+    steady = and_(func.coalesce(procs.c.up_since, procs.c.started_at) <= cutoff,
+                  procs.c.last_heartbeat_at >= utcnow_plus(bindparam("gap", -heartbeat_gap)))
+    registry = select(procs.c.id, procs.c.name, procs.c.hostname, procs.c.pid, procs.c.process_start,
+                      (procs.c.last_heartbeat_at >= cutoff).label("fresh"), steady.label("steady"))
 
     def run() -> ReapResult:
         with engine.begin() as conn:
-            live = {r[0] for r in conn.execute(
-                select(procs.c.name).where(procs.c.last_heartbeat_at >= cutoff))}
-            dead = [r[0] for r in conn.execute(
-                select(procs.c.name).where(procs.c.last_heartbeat_at < cutoff))]
+            regs = conn.execute(registry).all()
+            by_heartbeat = reaper is not None and any(r.id == reaper.id and r.steady for r in regs)
+            dead_here, stale = [], []
+            for r in regs:
+                verdict = localproc.judge(r.pid, r.process_start) if r.hostname == hostname \
+                    else Verdict.UNKNOWN
+                if verdict is Verdict.DEAD:
+                    dead_here.append(r.name)
+                elif verdict is Verdict.UNKNOWN and by_heartbeat and not r.fresh:
+                    stale.append(r.name)
+            dead = set(dead_here) | set(stale)
+            live = {r.name for r in regs} - dead
+            if not dead and not by_heartbeat:
+                return ReapResult([], [])
+            candidates = ([dj.c.locked_at < cutoff] if by_heartbeat else []) + \
+                ([dj.c.locked_by.in_(dead_here)] if dead_here else [])
             locked = conn.execute(
                 select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, dj.c.priority, dj.c.run_at)
-                .where(dj.c.failed_at.is_(None), dj.c.locked_at.is_not(None),
-                       dj.c.locked_at < cutoff)).all()
-            released = _release(conn, [r for r in locked if r.locked_by not in live],
-                                "stopped heartbeating")
-            if dead:
-                conn.execute(delete(procs).where(procs.c.name.in_(dead),
-                                                 procs.c.last_heartbeat_at < cutoff))
-        return ReapResult(dead, released)
+                .where(dj.c.failed_at.is_(None), dj.c.locked_at.is_not(None), or_(*candidates))).all()
+            mine = [r for r in locked if r.locked_by in dead or (by_heartbeat and r.locked_by not in live)]
+            released = _release(conn, mine, "is no longer running")
+            if dead_here:
+                conn.execute(delete(procs).where(procs.c.name.in_(dead_here)))
+            if stale:  # unless it heartbeat since we looked
+                conn.execute(delete(procs).where(procs.c.name.in_(stale), procs.c.last_heartbeat_at < cutoff))
+        return ReapResult(sorted(dead), released)
     return _logged(retry_on_deadlock(run))
 
 
 def release_exited(engine: Engine, hostname: str, pid: int, how: str) -> ReapResult:
-    """A supervisor saw its child exit: hand back the child's jobs now, not a heartbeat later."""
+    """A supervisor saw its child exit: hand back every row locked by that host and pid now.
+
+    Matched on the ``host:H pid:P proc:`` prefix of locked_by, so rows come back also when the
+    child deregistered before it died (issue 7).  ``processes`` lists the registrations that
+    were left: empty when the child deregistered, as a worker does when it ends on purpose.
+    """
+    prefix = f"host:{hostname} pid:{pid} proc:"
+
     def run() -> ReapResult:
         with engine.begin() as conn:
             names = [r[0] for r in conn.execute(
                 select(procs.c.name).where(procs.c.hostname == hostname, procs.c.pid == pid))]
-            if not names:
-                return ReapResult([], [])
             locked = conn.execute(
                 select(dj.c.id, dj.c.locked_by, dj.c.locked_at, dj.c.attempts, dj.c.priority, dj.c.run_at)
-                .where(dj.c.locked_by.in_(names))).all()
+                .where(dj.c.locked_at.is_not(None), dj.c.locked_by.startswith(prefix, autoescape=True))).all()
             released = _release(conn, locked, how)
-            conn.execute(delete(procs).where(procs.c.name.in_(names)))
+            if names:
+                conn.execute(delete(procs).where(procs.c.name.in_(names)))
         return ReapResult(names, released)
     return _logged(retry_on_deadlock(run))
 

@@ -67,6 +67,12 @@ dqueue_processes = Table(
     # "udp <ip> <port> <secret>": where a worker on another host than the enqueuer can be woken
     # (see netbell.py); NULL on SQLite, or with network_doorbell = "off".
     Column("doorbell", String(200), nullable=True),
+    # "<boot id>/<pid namespace>/<start time>" (localproc.py): on its own host a reaper judges
+    # a process by this, not by heartbeat age; NULL off Linux.
+    Column("process_start", String(100), nullable=True),
+    # When this process's heartbeats last became continuous: a reaper judges other hosts by
+    # heartbeat age only once its own have been for stale_after (processes.reap).
+    Column("up_since", Timestamp, nullable=True),
     Index("dqueue_processes_heartbeat", "last_heartbeat_at"),
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",

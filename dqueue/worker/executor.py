@@ -86,7 +86,10 @@ def run(jobdef: jobs.JobDef, args: dict[str, Any], interrupter: Interrupter) -> 
     except PermanentError as exc:
         interrupter.armed = False
         return Outcome("failed", describe(exc))
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        # sys.exit() or a KeyboardInterrupt raised by a job's own code is that job's failure:
+        # it must not end the worker and strand its batch-mates (issue 7).  A real SIGINT never
+        # gets here: the worker's handler only sets a flag.
         interrupter.armed = False
         return Outcome("retry", describe(exc))
     finally:

@@ -1,7 +1,10 @@
 """One worker process: claim, run, record, repeat.
 
-Signal handlers only set ``stop_requested_at``; the loop notices it between jobs and polls, and
-the monitor thread enforces the grace period for a job that is still running.
+Signal handlers (TERM, INT, HUP) only set ``stop_requested_at``; the loop notices it between
+jobs and polls, and the monitor thread enforces the grace period for a job that is still
+running.  A lost supervisor (lifeline.py) and recycling (recycling.py) stop the loop the same
+way.  Database outages are waited out; a permission or schema failure (store/failures.py) ends
+the worker with EXIT_CONFIG.
 """
 from __future__ import annotations
 
@@ -26,10 +29,13 @@ from ..netbell import RING_GAP, NetBell, wanted
 from ..store import make_engine, processes, queue
 from ..store.claim import Claimer
 from ..store.direct import Direct
+from ..store.failures import DatabaseFailure, Kind, classify
 from ..store.queue import ClaimedJob
-from . import executor
+from . import executor, lifeline
 from .executor import Outcome
 from .monitor import Monitor, db_error_line
+from .recycling import Recycler
+from .supervisor import EXIT_RECYCLE, STOP_SIGNALS
 
 log = logging.getLogger("dqueue.worker")
 ECHO_DELAY = 0.01  # a second look after a ring that found nothing (see run)
@@ -59,6 +65,11 @@ class Worker:
                                   pool_size=2, max_overflow=2)
         self.interrupter = executor.Interrupter()
         self.stop_requested_at: float | None = None
+        self.signalled: int | None = None
+        self.lifeline = lifeline.inherited()
+        self.failure: DatabaseFailure | None = None  # set once: the worker stops, exits EXIT_CONFIG
+        self.recycler = Recycler(settings)
+        self.recycle_reason: str | None = None
         self.current: Running | None = None
         self.pending: list[ClaimedJob] = []
         self._lock = threading.Lock()  # guards pending and Running.recorded
@@ -76,7 +87,12 @@ class Worker:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self) -> int:
+        """Work until stopped; 0, or EXIT_RECYCLE when the worker asks to be replaced.
+
+        Raises DatabaseFailure (after cleaning up) on a permission or schema problem.
+        """
         self._install_signals()
+        lifeline.become_subreaper()  # our jobs' orphaned children come to us, to be ended at stop
         registration = self._until_db(self._register, "register")
         assert registration is not None  # _until_db only gives up when told to
         self.registration, self.name = registration, registration.name
@@ -87,27 +103,10 @@ class Worker:
         monitor.start()
         log.info("worker.start process=%r queues=%s burst=%s", self.name,
                  ",".join(self.queues) or "*", self.burst)
-        rung = False
         try:
-            while self.stop_requested_at is None:
-                self._title("idle")
-                batch = self._claim(claimer)
-                if batch is None:
-                    continue
-                if not batch:
-                    if self.burst:
-                        log.info("worker.burst_done process=%r: no runnable job left", self.name)
-                        break
-                    if rung:
-                        # Rung, but nothing found: an enqueue joined to a caller's transaction
-                        # rings from SQLAlchemy's commit event, just *before* its COMMIT.
-                        rung = False
-                        self._sleep(ECHO_DELAY)
-                        continue
-                    rung = self._sleep(self.settings.sleep_delay * random.uniform(0.8, 1.2))
-                    continue
-                rung = False
-                self._run_batch(batch)
+            self._loop(claimer)
+        except DatabaseFailure as exc:
+            self.failure = self.failure or exc
         finally:
             monitor.stop()
             claimer.close()
@@ -116,9 +115,44 @@ class Worker:
             if self.netbell is not None:
                 self.netbell.close()
             self.release_pending("worker stopping")
+            ended = lifeline.end_descendants(min(self.settings.kill_after, 5.0))
+            if ended:
+                log.warning("worker.ended_children process=%r pids=%s: left running by jobs",
+                            self.name, ended)
             self._deregister()
+        if self.signalled is not None:
+            log.info("worker.signal process=%r %s: stopped gracefully", self.name,
+                     signal.Signals(self.signalled).name)
+        if self.failure is not None:
+            raise self.failure
+        if self.recycle_reason is not None:
+            log.info("worker.recycle process=%r: %s; the supervisor starts a fresh worker",
+                     self.name, self.recycle_reason)
+            return EXIT_RECYCLE
         log.info("worker.stop process=%r", self.name)
         return 0
+
+    def _loop(self, claimer: Claimer) -> None:
+        rung = False
+        while self.stop_requested_at is None:
+            self._title("idle")
+            batch = self._claim(claimer)
+            if batch is None:
+                continue
+            if not batch:
+                if self.burst:
+                    log.info("worker.burst_done process=%r: no runnable job left", self.name)
+                    break
+                if rung:
+                    # Rung, but nothing found: an enqueue joined to a caller's transaction
+                    # rings from SQLAlchemy's commit event, just *before* its COMMIT.
+                    rung = False
+                    self._sleep(ECHO_DELAY)
+                    continue
+                rung = self._sleep(self.settings.sleep_delay * random.uniform(0.8, 1.2))
+                continue
+            rung = False
+            self._run_batch(batch)
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the current job; safe from a signal handler (sets flags)."""
@@ -131,9 +165,10 @@ class Worker:
 
     def _install_signals(self) -> None:
         def on_signal(signum: int, frame: Any) -> None:
+            self.signalled = signum
             self.request_stop()
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for sig in STOP_SIGNALS:  # HUP too: a hang-up must never kill a worker mid-job
+            signal.signal(sig, on_signal)
         self.interrupter.install()
 
     def _register(self) -> processes.Registration:
@@ -162,6 +197,7 @@ class Worker:
         except DBAPIError as exc:
             # The claim may have committed without us hearing of it (see queue.release_held).
             self._claim_uncertain = True
+            self._fail_on_failure(exc, "claim")
             self._db_unavailable(exc, "claim")
             return None
         self._db_failures = 0
@@ -181,10 +217,24 @@ class Worker:
                 self._db_failures = 0
                 return result
             except DBAPIError as exc:
-                if give_up():
+                if not self._fail_on_failure(exc, what) or give_up():
                     log.error("db.gave_up during=%s error=%s", what, db_error_line(exc))
                     return None
                 self._db_unavailable(exc, what)
+
+    def _fail_on_failure(self, exc: DBAPIError, what: str) -> bool:
+        """Raise DatabaseFailure for a permission or schema error (the worker stops and exits
+        EXIT_CONFIG); True for an outage, to be retried.  After the first failure, and on the
+        monitor thread, the failure is only noted (False): cleanup goes on as far as it can."""
+        if classify(exc) is Kind.OUTAGE:
+            return True
+        failure = DatabaseFailure(what, exc)
+        if self.failure is None and threading.current_thread() is threading.main_thread():
+            raise failure from exc
+        if self.failure is None:
+            self.failure = failure
+            self.request_stop()
+        return False
 
     def _sleep(self, seconds: float) -> bool:
         """Wait ``seconds``, or less if a signal arrives or a doorbell rings (an enqueue); True
@@ -199,12 +249,18 @@ class Worker:
         while now < deadline:
             net = self.netbell
             listen = net is not None and now >= net.quiet_until
-            waiting: list[Any] = [b for b in (self._wake_r, self.doorbell, net if listen else None)
-                                  if b is not None]
+            orphan_watch = self.lifeline if self.lifeline.fd is not None and \
+                self.stop_requested_at is None else None
+            waiting: list[Any] = [b for b in (self._wake_r, self.doorbell, net if listen else None,
+                                              orphan_watch) if b is not None]
             until = deadline if listen or net is None else min(deadline, net.quiet_until)
             readable, _, _ = select.select(waiting, [], [], until - now)
             if self._wake_r in readable:
                 self._wake_r.recv(4096)
+                return False
+            if orphan_watch is not None and orphan_watch in readable and orphan_watch.broken():
+                log.error("worker.orphaned process=%r: the supervisor is gone; stopping", self.name)
+                self.request_stop()
                 return False
             if self.doorbell is not None and self.doorbell in readable:
                 self.doorbell.drain()
@@ -227,6 +283,10 @@ class Worker:
                     return
                 job = self.pending.pop(0)
             self._execute(job)
+            reason = self.recycler.after_job()
+            if reason is not None and self.recycle_reason is None:
+                self.recycle_reason = reason
+                self.request_stop()
 
     def release_pending(self, why: str) -> None:
         with self._lock:
@@ -240,7 +300,8 @@ class Worker:
         s = self.settings
         try:
             jobdef, args = jobs.resolve(job.handler)
-        except jobs.HandlerError as exc:
+        except (jobs.HandlerError, RecursionError, MemoryError) as exc:
+            # RecursionError: a handler of 100,000 nested '[' (issue 7); its own job fails, no one else.
             running = Running(job, "?", None, s.max_attempts, time.monotonic(), float("inf"))
             self.record(running, Outcome("failed", f"HandlerError: {exc}"))
             return

@@ -2,7 +2,8 @@
 
 It runs on its own database connection, so a job that runs for hours keeps its process alive
 in the registry, and it is the only place that decides to interrupt a job (timeout or the end of
-the shutdown grace period) or, as a last resort, to end the process.
+the shutdown grace period) or, as a last resort, to end the process.  It also watches the
+lifeline to the supervisor: a worker whose supervisor died stops as if sent SIGTERM.
 """
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from ..store import processes
+from ..store.failures import DatabaseFailure, Kind, classify
 from .executor import Outcome
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from .loop import Running, Worker
 
 log = logging.getLogger("dqueue.worker")
 TICK = 0.25  # seconds; the resolution of timeouts and the grace period (each wake-up costs CPU)
+RETRY_HEARTBEAT = 1.0  # seconds after a failed heartbeat: be back in the registry soon after an outage
 
 
 class Monitor(threading.Thread):
@@ -44,29 +48,46 @@ class Monitor(threading.Thread):
     def run(self) -> None:
         while not self._done.wait(TICK):
             now = time.monotonic()
+            w = self.worker
+            if w.stop_requested_at is None and w.lifeline.broken():
+                log.error("worker.orphaned process=%r: the supervisor is gone; stopping after "
+                          "the current job", w.name)
+                w.request_stop()
             if now >= self._next_heartbeat:
-                self._heartbeat()
-                self._next_heartbeat = now + self.worker.settings.heartbeat_interval
+                ok = self._heartbeat()
+                self._next_heartbeat = now + (w.settings.heartbeat_interval if ok else RETRY_HEARTBEAT)
             if now >= self._next_reap:
                 self._reap()
-                self._next_reap = now + self.worker.settings.heartbeat_interval * random.uniform(0.8, 1.2)
+                self._next_reap = now + w.settings.heartbeat_interval * random.uniform(0.8, 1.2)
             self._watch(now)
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self) -> bool:
         w = self.worker
         try:
-            if not processes.heartbeat(w.engine, w.registration):
+            if not processes.heartbeat(w.engine, w.registration, heartbeat_gap(w.settings)):
                 log.error("worker.reaped process=%r: our registry row is gone (we were taken for "
                           "dead); stopping so the supervisor starts a fresh worker", w.name)
                 w.request_stop()
+            return True
         except DBAPIError as exc:
+            self._failed(exc, "heartbeat")
             log.warning("worker.heartbeat_failed process=%r error=%s", w.name, db_error_line(exc))
+            return False
 
     def _reap(self) -> None:
+        w, s = self.worker, self.worker.settings
         try:
-            processes.reap(self.worker.engine, self.worker.settings.stale_after)
+            processes.reap(w.engine, s.stale_after, s.hostname, w.registration, heartbeat_gap(s))
         except DBAPIError as exc:
+            self._failed(exc, "reap")
             log.warning("reaper.failed error=%s", db_error_line(exc))
+
+    def _failed(self, exc: DBAPIError, what: str) -> None:
+        """A permission or schema failure stops the worker (the loop raises it); outages pass."""
+        w = self.worker
+        if classify(exc) is Kind.FAILURE and w.failure is None:
+            w.failure = DatabaseFailure(what, exc)
+            w.request_stop()
 
     def _watch(self, now: float) -> None:
         w = self.worker
@@ -102,6 +123,11 @@ class Monitor(threading.Thread):
         w.record(current, Outcome("retry", "JobTimeout: ran longer than max_run_time and did not "
                                            "stop when interrupted; its worker was ended"))
         os._exit(70)
+
+
+def heartbeat_gap(settings: "Settings") -> float:
+    """A longer pause between our own heartbeats means we were cut off (see processes.reap)."""
+    return min(2 * settings.heartbeat_interval + RETRY_HEARTBEAT, settings.stale_after / 2)
 
 
 def db_error_line(exc: BaseException) -> str:

@@ -9,9 +9,12 @@ from typing import Any, Callable, TypeVar
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import config, jobs, logs, masking
 from ..store import SchemaError, make_engine, migrate
+from ..worker.monitor import db_error_line
 from ..worker.supervisor import EXIT_CONFIG
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,14 +70,25 @@ def settings_failure(exc: config.ConfigError) -> click.ClickException:
     return ConfigFailure(str(exc))
 
 
-class SettingsGroup(click.Group):
-    """A command group whose commands' bad settings (``Settings.replace`` of their options) end
-    in a one-line error, not a traceback."""
+def database_failure(exc: SQLAlchemyError, app: Any) -> click.ClickException:
+    """A database that cannot be reached or used, in one line: the driver's own message and the
+    URL without its password."""
+    where = ""
+    if isinstance(app, AppContext):
+        where = " " + make_url(app.settings.resolved_database_url()).render_as_string(hide_password=True)
+    return click.ClickException(masking.mask(f"database{where}: {db_error_line(exc)}"))
+
+
+class CommandGroup(click.Group):
+    """A command group whose commands end in a one-line error, not a traceback, on a bad setting
+    (``Settings.replace`` of their options) or a database they cannot reach or use."""
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except config.ConfigError as exc:
             raise settings_failure(exc) from None
+        except SQLAlchemyError as exc:
+            raise database_failure(exc, ctx.obj) from None
 
 
 def import_option(func: F) -> F:

@@ -8,10 +8,10 @@ import click
 
 from .. import flags
 from ..store import inspect as store_inspect
-from .common import AppContext, SettingsGroup, emit_json, global_options, make_context
+from .common import AppContext, CommandGroup, emit_json, global_options, make_context
 
 
-@click.group(cls=SettingsGroup, context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                  "max_content_width": 100})
 @global_options
 @click.option("--flag-dir", help="Where the markers live [env DQUEUE_FLAG_DIR; default var/flags].")

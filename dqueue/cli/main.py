@@ -10,12 +10,12 @@ import click
 from .. import client
 from ..store import SchemaError, migrate
 from ..worker import run_pool
-from .common import AppContext, SettingsGroup, emit_json, global_options, import_option, make_context
+from .common import AppContext, CommandGroup, emit_json, global_options, import_option, make_context
 
 PRIORITY = click.IntRange(client.PRIORITY_MIN, client.PRIORITY_MAX)  # the INT column's range
 
 
-@click.group(cls=SettingsGroup, context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                  "max_content_width": 100})
 @global_options
 @click.pass_context
@@ -168,6 +168,9 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
     SIGTERM or SIGINT: stop claiming, let running jobs finish within the grace period, hand back
     the rest, exit 0.  A worker that dies is replaced; the supervisor exits 1 if they keep dying.
     """
+    if min_priority is not None and max_priority is not None and min_priority > max_priority:
+        raise click.UsageError(f"--min-priority {min_priority} is above --max-priority {max_priority}: "
+                               "no job could ever be claimed")
     app.add_imports(imports)
     settings = app.settings.replace(sleep_delay=sleep_delay, batch_size=batch_size,
                                     grace_period=grace_period)

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from dqueue.store import make_engine, migrate
+from tests.conftest import MARIADB_URL
 from tests.helpers import cli_env, job_rows
 
 BIN = Path(sys.executable).parent  # the console scripts beside this interpreter (.venv/bin)
@@ -46,6 +48,15 @@ CASES: list[tuple[list[str], dict[str, str], int, str]] = [
     (["dqueue", "worker", "--batch-size", "0"], {}, EX_USAGE, "'--batch-size': 0 is not in the range"),
     (["dqueue", "worker", "--min-priority", "99999999999"], {}, EX_USAGE, "'--min-priority'"),
     (["dqueue", "worker", "--import", "no.such.module"], {}, FAILED, "cannot import job module"),
+    (["dqueue", "worker", "--min-priority", "5", "--max-priority", "1"], {}, EX_USAGE,
+     "--min-priority 5 is above --max-priority 1"),
+    (["dqueue", "jobs", "stats"], {"DQUEUE_DATABASE_URL": "mysql+pymysql://root@127.0.0.1:1/dq"}, FAILED,
+     "database mysql+pymysql://root@127.0.0.1:1/dq: (2003, \"Can't connect to MySQL server"),
+    (["dqueue", "workers"], {"DQUEUE_DATABASE_URL": make_url(MARIADB_URL).set(
+        username="dq_nobody", password="hunter2", database="mysql").render_as_string(hide_password=False)}, FAILED,
+     "Access denied for user 'dq_nobody'"),
+    (["dqueue", "jobs", "list"], {"DQUEUE_DATABASE_URL": "sqlite:///FILE"}, FAILED,
+     "database sqlite:///FILE: file is not a database"),
     (["dqueue", "jobs", "stats"], {"DQUEUE_SLEEP_DELAY": "nan"}, EX_CONFIG,
      "setting 'sleep_delay' from environment DQUEUE_SLEEP_DELAY: must be > 0"),
     (["dqueue", "jobs", "stats"], {"DQUEUE_BATCH_SIZE": "2.7"}, EX_CONFIG,

@@ -153,13 +153,10 @@ def _reap(pid: int) -> None:
 
 @dataclass(frozen=True)
 class Stopped:
-    seconds: float  # how long it took until no process of the daemon held the pidfile's lock
+    done: bool  # no process of the daemon holds the pidfile's lock any more
+    seconds: float
     killed: tuple[int, ...] = ()  # the processes SIGKILLed after the graceful timeout
-    left: tuple[int, ...] = ()  # still holding the lock after SIGKILL too (not stopped)
-
-    @property
-    def done(self) -> bool:
-        return not self.left
+    left: tuple[int, ...] = ()  # still holding the lock after SIGKILL too (when known)
 
 
 def stop_daemon(path: Path, timeout: float, kill_wait: float = 10.0) -> Stopped:
@@ -178,14 +175,20 @@ def stop_daemon(path: Path, timeout: float, kill_wait: float = 10.0) -> Stopped:
         for pid in state.holders:
             _signal(pid, signal.SIGTERM)
     if _wait_unlocked(path, started + timeout):
-        return Stopped(time.monotonic() - started)
-    victims = tuple(pidfiles.read_state(path).holders)
+        return Stopped(True, time.monotonic() - started)
+    victims = _holding(pidfiles.read_state(path))
     for pid in victims:
         _signal(pid, signal.SIGKILL)
     if _wait_unlocked(path, time.monotonic() + kill_wait):
-        return Stopped(time.monotonic() - started, victims)
-    state = pidfiles.read_state(path)
-    return Stopped(time.monotonic() - started, victims, state.holders or (state.pid or 0,))
+        return Stopped(True, time.monotonic() - started, victims)
+    return Stopped(False, time.monotonic() - started, victims, _holding(pidfiles.read_state(path)))
+
+
+def _holding(state: pidfiles.PidState) -> tuple[int, ...]:
+    """The lock's holders; without /proc to tell, the supervisor named in the file."""
+    if state.holders:
+        return state.holders
+    return (state.pid,) if state.pid is not None and pidfiles.is_alive(state.pid) else ()
 
 
 def _wait_unlocked(path: Path, deadline: float) -> bool:

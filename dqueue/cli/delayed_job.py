@@ -214,10 +214,18 @@ def do_stop(inv: Invocation, timeout: float | None) -> bool:
     else:
         click.echo(f"stopping the workers (pids {pids(state.holders)}) of delayed_job (pid {state.pid}), "
                    f"whose supervisor is gone; running jobs get up to {s.grace_period:g} s")
-    result = daemon.stop_daemon(inv.pidfile, limit)
+    try:
+        result = daemon.stop_daemon(inv.pidfile, limit)
+    except PermissionError as exc:
+        raise click.ClickException(f"cannot signal delayed_job's processes ({exc.strerror}): run 'stop' "
+                                   f"as the daemon's user or root") from None
     if result.killed:
         click.echo(f"killed pids {pids(result.killed)} (SIGKILL): still running {limit:g} s after "
                    f"SIGTERM; their jobs are handed back", err=True)
+    if not result.done and not result.left:
+        click.echo(f"delayed_job is still running, but its processes cannot be seen from here (run "
+                   f"'stop' as the daemon's user or root); pidfile {inv.pidfile}", err=True)
+        return False
     if not result.done:
         click.echo(f"delayed_job is still running (pids {pids(result.left)}) even after SIGKILL; "
                    f"see 'ps -o pid,stat,cmd -p {pids(result.left)}'", err=True)

@@ -82,7 +82,9 @@ def start_daemon(main: Callable[[], int], pidfile: Path, logfile: Path, log_leve
 
 def _daemon_process(main: Callable[[], int], pidfile: Path, logfile: Path, log_level: str,
                     pipe: _Pipe) -> int:
-    # Open for the daemon's whole life: stray prints and tracebacks land in the log too.
+    # Open for the daemon's whole life: stray prints and tracebacks land in the log too.  Created
+    # 0640 first: this runs before python-daemon's umask applies (issue 7: it was 0644).
+    logs.open_private(str(logfile))
     log_stream = open(logfile, "a", buffering=1)  # noqa: SIM115
     context = python_daemon.DaemonContext(
         working_directory=os.getcwd(),  # relative paths (var/, the SQLite file) keep working

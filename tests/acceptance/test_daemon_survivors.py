@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,8 @@ def test_stop_lets_the_orphaned_workers_finish_their_job(db_url: str, workdir: P
 def test_sighup_stops_the_daemon_gracefully_and_says_so(db_url: str, workdir: Path) -> None:
     path = workdir / "var" / "run" / "delayed_job.pid"
     supervisor = started_pid(dj(["start", "-n", "2", *SAMPLES], db_url, workdir))
+    for private in (path, workdir / "var" / "log" / "delayed_job.log"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o640, private
     os.kill(supervisor, signal.SIGHUP)
     wait_until(lambda: not pidfile.is_locked(path), 20, message="the daemon and its workers gone")
     log = (workdir / "var" / "log" / "delayed_job.log").read_text()

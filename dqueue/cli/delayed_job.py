@@ -221,7 +221,8 @@ def do_stop(inv: Invocation, timeout: float | None) -> bool:
                                    f"as the daemon's user or root") from None
     if result.killed:
         click.echo(f"killed pids {pids(result.killed)} (SIGKILL): still running {limit:g} s after "
-                   f"SIGTERM; their jobs are handed back", err=True)
+                   f"SIGTERM; their jobs go back to the queue (at the next start on this host, or "
+                   f"after stale_after)", err=True)
     if not result.done and not result.left:
         click.echo(f"delayed_job is still running, but its processes cannot be seen from here (run "
                    f"'stop' as the daemon's user or root); pidfile {inv.pidfile}", err=True)

@@ -15,6 +15,7 @@ import enum
 import logging
 import math
 import os
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
@@ -53,8 +54,11 @@ DEFAULT = Source(SourceKind.DEFAULT)
 CODE = Source(SourceKind.CODE)
 
 
+OPTION_NAMES = {"imports": "--import"}  # where the option is not the setting's name
+
+
 def option_source(name: str) -> Source:
-    return Source(SourceKind.OPTION, "--" + name.replace("_", "-"))
+    return Source(SourceKind.OPTION, OPTION_NAMES.get(name, "--" + name.replace("_", "-")))
 
 
 def environment_source(name: str) -> Source:
@@ -215,6 +219,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": tuple(name for name in logging.getLevelNamesMapping() if name != "NOTSET"),
     "network_doorbell": ("auto", "off"),
 }
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # absolute, dotted
 NON_EMPTY = ("hostname", "pid_dir", "log_dir", "flag_dir", "zenodo_url")
 
 
@@ -284,6 +289,9 @@ def _validate(s: Settings) -> None:
         if name in NON_EMPTY and not value.strip():
             raise _error(s, name, "must not be empty")
         object.__setattr__(s, name, value)  # the checked value: 2 -> 2.0, a list -> a tuple
+    bad_imports = [m for m in s.imports if not MODULE_NAME.fullmatch(m)]
+    if bad_imports:
+        raise _error(s, "imports", f"not a module name: {bad_imports[0]!r}")
     if s.database_url:
         _check_database_url(s)
     if urlsplit(s.zenodo_url).scheme not in ("http", "https") or not urlsplit(s.zenodo_url).netloc:

@@ -124,6 +124,10 @@ def import_modules(modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except ImportError as exc:
             raise ImportError(f"cannot import job module {module!r}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - whatever the module's own code raised
+            # One line for the CLI; the traceback is one `python -c "import MODULE"` away.
+            raise ImportError(f"cannot import job module {module!r}: {type(exc).__name__}: "
+                              f"{exc}; python -c 'import {module}' shows the traceback") from exc
 
 
 def encode_handler(name: str, args: dict[str, Any] | None) -> str:
@@ -137,7 +141,11 @@ def encode_handler(name: str, args: dict[str, Any] | None) -> str:
                           allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"job args are not JSON-serialisable: {exc}") from None
-    if len(text.encode()) > MAX_HANDLER_BYTES:
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        raise ValueError("job args hold text that is not valid Unicode (a lone surrogate)") from None
+    if size > MAX_HANDLER_BYTES:
         raise ValueError(f"job args are larger than {MAX_HANDLER_BYTES} bytes")
     return text
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from dqueue.store import make_engine, migrate
 from tests.conftest import MARIADB_URL
-from tests.helpers import cli_env, job_rows
+from tests.helpers import ROOT, cli_env, job_rows
 
 BIN = Path(sys.executable).parent  # the console scripts beside this interpreter (.venv/bin)
 IMPORT = ["--import", "tests.sample_jobs"]
@@ -48,6 +48,10 @@ CASES: list[tuple[list[str], dict[str, str], int, str]] = [
     (["dqueue", "worker", "--batch-size", "0"], {}, EX_USAGE, "'--batch-size': 0 is not in the range"),
     (["dqueue", "worker", "--min-priority", "99999999999"], {}, EX_USAGE, "'--min-priority'"),
     (["dqueue", "worker", "--import", "no.such.module"], {}, FAILED, "cannot import job module"),
+    (["dqueue", "--import", ".relative", "jobs", "stats"], {}, EX_USAGE,
+     "setting 'imports' from option --import: not a module name: '.relative'"),
+    (["dqueue", "worker", "--import", "broken_jobs"], {"PYTHONPATH": f"{ROOT}:TMP"}, FAILED,
+     "cannot import job module 'broken_jobs': RuntimeError: no config for this; python -c 'import broken_jobs'"),
     (["dqueue", "worker", "--min-priority", "5", "--max-priority", "1"], {}, EX_USAGE,
      "--min-priority 5 is above --max-priority 1"),
     (["dqueue", "jobs", "stats"], {"DQUEUE_DATABASE_URL": "mysql+pymysql://root@127.0.0.1:1/dq"}, FAILED,
@@ -118,7 +122,9 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int, me
 def test_bad_input_gets_one_clear_line_and_an_exit_code(database: str, tmp_path: Path, argv: list[str],
                                                         env: dict[str, str], code: int, message: str) -> None:
     (tmp_path / "FILE").write_text("a file where a directory should be\n")
-    extra = {k: v.replace("FILE", str(tmp_path / "FILE")) for k, v in env.items() if k != "config"}
+    (tmp_path / "broken_jobs.py").write_text("raise RuntimeError('no config for this')\n")
+    extra = {k: v.replace("FILE", str(tmp_path / "FILE")).replace("TMP", str(tmp_path))
+             for k, v in env.items() if k != "config"}
     if "config" in env:
         (tmp_path / "dq.toml").write_text(env["config"] + "\n")
         extra["DQUEUE_CONFIG"] = str(tmp_path / "dq.toml")

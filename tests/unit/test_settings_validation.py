@@ -86,6 +86,14 @@ def test_toml_types_must_match(tmp_path: Path, line: str, message: str) -> None:
         config.load(str(f), environ={})
 
 
+@pytest.mark.parametrize("bad", ["", ".relative", "a b", "a..b", "1st"])
+def test_imports_are_module_names(bad: str) -> None:
+    with pytest.raises(config.ConfigError, match=f"'imports' from option --import: not a module name: '{bad}'"):
+        config.load(environ={}).replace(imports=("ok.module", bad))
+    with pytest.raises(config.ConfigError, match="'imports' from environment DQUEUE_IMPORTS"):
+        config.load(environ={"DQUEUE_IMPORTS": f"ok, {bad or '-'}"})
+
+
 def test_matching_toml_types_are_taken(tmp_path: Path) -> None:
     f = tmp_path / "dq.toml"
     f.write_text('sleep_delay = 1\nimports = "a, b"\nlog_level = "debug"\n')

@@ -21,11 +21,11 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import daemon, pidfile
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..store import SchemaError, processes
 from ..worker import run_pool
 from ..worker.supervisor import EXIT_CONFIG
-from .common import AppContext, emit_json, global_options, make_context
+from .common import AppContext, emit_json, global_options, make_context, settings_failure
 
 log = logging.getLogger("dqueue.delayed_job")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -108,8 +108,8 @@ def prepare(opts: dict[str, Any]) -> Invocation:
     try:
         app.settings = app.settings.replace(pid_dir=opts["pid_dir"], log_dir=opts["log_dir"],
                                             sleep_delay=opts["sleep_delay"])
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:
+        raise settings_failure(exc) from None  # exit 2 as click's own bad options
     queues = tuple(q.strip() for q in (opts["queues"] or "").split(",") if q.strip())
     return Invocation(app, opts["count"], queues, opts["min_priority"], opts["max_priority"])
 

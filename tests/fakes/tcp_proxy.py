@@ -8,7 +8,9 @@ import time
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to ``target``; ``cut(seconds)`` drops every connection and
-    refuses new ones (accepts and closes them at once) for ``seconds``."""
+    refuses new ones (accepts and closes them at once) for ``seconds``; ``pause()`` keeps every
+    connection open but forwards nothing (a hung network or a frozen server: what was sent
+    arrives only after ``resume()``)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -18,6 +20,8 @@ class TcpProxy:
         self._socks: set[socket.socket] = set()
         self._down_until = 0.0
         self._closed = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.cuts = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -29,8 +33,15 @@ class TcpProxy:
         for s in socks:
             _close(s)
 
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
+        self._flowing.set()
         self.cut(0)
         _close(self.listener)
 
@@ -43,6 +54,7 @@ class TcpProxy:
             if time.monotonic() < self._down_until:
                 _close(client)
                 continue
+            self._flowing.wait()
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
@@ -57,6 +69,7 @@ class TcpProxy:
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

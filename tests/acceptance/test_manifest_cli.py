@@ -48,6 +48,16 @@ def test_a_bad_or_over_long_field_is_named(engine: Engine, db_url: str, tmp_path
     _refused(db_url, write_manifest(tmp_path, data), field, engine)
 
 
+def test_the_largest_accepted_metadata_is_stored(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    data = _good(tmp_path)
+    data["description"] = '"\\' * (800 * 1024) + "é" * (700 * 1024)  # near the limit, as sent escaped
+    data["title"] = "T" * 65_000
+    result = run_cli(["resource", "add", str(write_manifest(tmp_path, data))], db_url, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    stored = scalar(engine, "SELECT metadata FROM stash_engine_resources")
+    assert json.loads(stored)["description"] == data["description"]
+
+
 def test_a_100000_deep_manifest_names_the_field(engine: Engine, db_url: str, tmp_path: Path) -> None:
     text = json.dumps(_good(tmp_path))
     deep = text[:-1] + ', "keywords": ' + "[" * 100_000 + "]" * 100_000 + "}"

@@ -107,9 +107,16 @@ def test_an_over_long_field_is_named(change: dict[str, Any], field: str) -> None
 
 
 def test_the_largest_field_is_named_when_the_fields_together_overflow_the_metadata_column() -> None:
-    half = "n" * (9 * 1024 * 1024)
+    half = "n" * (5 * 1024 * 1024)
     with pytest.raises(manifest.ManifestError, match=r"^description: .* together"):
         manifest.parse({**GOOD, "description": half + "more", "notes": half})
+
+
+def test_the_metadata_limit_counts_what_the_driver_escapes() -> None:
+    quotes = '"' * (3 * 1024 * 1024)  # 6 MiB as JSON, 12 MiB as sent: past a 16 MiB packet with the rest
+    with pytest.raises(manifest.ManifestError, match=r"^description: too long"):
+        manifest.parse({**GOOD, "description": quotes})
+    assert manifest.parse({**GOOD, "description": "n" * (7 * 1024 * 1024)}).metadata["description"]
 
 
 def test_a_deeply_nested_manifest_file_names_the_field(tmp_path: Path) -> None:

@@ -165,8 +165,10 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
            grace_period: float | None, burst: bool, imports: tuple[str, ...]) -> None:
     """Run a supervisor and N worker processes in the foreground.
 
-    SIGTERM or SIGINT: stop claiming, let running jobs finish within the grace period, hand back
-    the rest, exit 0.  A worker that dies is replaced; the supervisor exits 1 if they keep dying.
+    SIGTERM, SIGINT or SIGHUP: stop claiming, let running jobs finish within the grace period,
+    hand back the rest, exit 0.  A worker that dies is replaced; a job that kills its worker
+    only uses up its own attempts.  The supervisor exits 1 if workers keep dying for no job, or
+    on a permission or schema error (its worker exits 78).  Workers whose supervisor dies stop.
     """
     if min_priority is not None and max_priority is not None and min_priority > max_priority:
         raise click.UsageError(f"--min-priority {min_priority} is above --max-priority {max_priority}: "

@@ -89,6 +89,10 @@ CASES: list[tuple[list[str], dict[str, str], int, str]] = [
      "cannot create the markers in FILE/flags: Not a directory"),
     (["long_jobs", "--flag-dir", "x", "status"], {"DQUEUE_KILL_AFTER": "-1"}, EX_CONFIG,
      "setting 'kill_after' from environment DQUEUE_KILL_AFTER: must be >= 0"),
+    (["delayed_job", "run", "--import", "no.such.module"], {}, FAILED,  # --import after the command
+     "cannot import job module 'no.such.module'"),
+    (["delayed_job", "start", "--import", "no.such.module"], {}, FAILED,
+     "cannot import job module 'no.such.module'"),
     (["delayed_job", "run", "--sleep-delay", "-1"], {}, EX_USAGE,
      "setting 'sleep_delay' from option --sleep-delay: must be > 0"),
     (["delayed_job", "run"], {"DQUEUE_GRACE_PERIOD": "0"}, EX_CONFIG,

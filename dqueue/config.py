@@ -176,27 +176,31 @@ class Limit:
     low: float
     inclusive: bool = False
     high: float = TEN_YEARS
+    least: float | None = None  # the smallest value admitted above an exclusive ``low``
 
     def admits(self, value: float) -> bool:
         above = value >= self.low if self.inclusive else value > self.low
-        return math.isfinite(value) and above and value <= self.high
+        enough = self.least is None or value >= self.least
+        return math.isfinite(value) and above and enough and value <= self.high
 
     def __str__(self) -> str:
         high = int(self.high) if self.high == int(self.high) else self.high
-        return f"{'>=' if self.inclusive else '>'} {self.low:g} and <= {high}"
+        least = "" if self.least is None else f" (at least {self.least:g})"
+        return f"{'>=' if self.inclusive else '>'} {self.low:g}{least} and <= {high}"
 
 
 POSITIVE = Limit(0)  # a duration that must pass: zero would spin
+POLL = Limit(0, least=0.001)  # a period of queries: below 1 ms it is a busy loop on the database
 ZERO_OK = Limit(0, inclusive=True)  # zero means "no wait" or "off"
 COUNT = Limit(1, inclusive=True, high=INT_MAX)
 COUNT_OR_OFF = Limit(0, inclusive=True, high=INT_MAX)
 
 LIMITS: dict[str, Limit] = {
-    "sleep_delay": POSITIVE,
+    "sleep_delay": POLL,
     "batch_size": Limit(1, inclusive=True, high=1000),  # as --batch-size
     "prefetch_hold": POSITIVE,
-    "priority_refresh": POSITIVE,
-    "heartbeat_interval": POSITIVE,
+    "priority_refresh": POLL,
+    "heartbeat_interval": POLL,
     "stale_after": POSITIVE,
     "grace_period": POSITIVE,
     "kill_after": ZERO_OK,

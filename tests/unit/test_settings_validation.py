@@ -16,8 +16,10 @@ BAD_NUMBERS = ["nan", "inf", "-inf", "below"]
 
 
 def below(name: str) -> int:
+    """The largest integer the limit refuses: 0 where it must be positive, -1 where 0 is fine."""
     limit = config.LIMITS[name]
-    return int(limit.low) - 1 if limit.inclusive else int(limit.low)
+    low = math.floor(limit.low)
+    return low - 1 if limit.inclusive and low == limit.low else low
 
 
 def test_every_numeric_setting_has_a_limit() -> None:
@@ -55,6 +57,12 @@ def test_out_of_range_in_the_file_names_the_file(tmp_path: Path, name: str, bad:
     f.write_text(f"{name} = {_as_text(name, bad)}\n")  # TOML has nan and inf literals
     with pytest.raises(config.ConfigError, match=f"setting '{name}' from file {f}"):
         config.load(str(f), environ={})
+
+
+def test_a_polling_period_below_a_millisecond_is_refused() -> None:
+    with pytest.raises(config.ConfigError, match="'sleep_delay' from option --sleep-delay: must be > 0 \\(at least 0.001\\)"):
+        config.load(environ={}, sleep_delay=1e-9)
+    assert config.load(environ={}, sleep_delay=0.001).sleep_delay == 0.001
 
 
 def test_the_limits_admit_their_edges() -> None:

@@ -60,7 +60,8 @@ def test_out_of_range_in_the_file_names_the_file(tmp_path: Path, name: str, bad:
 
 
 def test_a_polling_period_below_a_millisecond_is_refused() -> None:
-    with pytest.raises(config.ConfigError, match="'sleep_delay' from option --sleep-delay: must be > 0 \\(at least 0.001\\)"):
+    message = "'sleep_delay' from option --sleep-delay: must be > 0 \\(at least 0.001\\)"
+    with pytest.raises(config.ConfigError, match=message):
         config.load(environ={}, sleep_delay=1e-9)
     assert config.load(environ={}, sleep_delay=0.001).sleep_delay == 0.001
 

@@ -59,6 +59,7 @@ class AppContext:
 
 
 class ConfigFailure(click.ClickException):
+    """A bad setting in the config file or the environment: exit EX_CONFIG."""
     exit_code = EXIT_CONFIG
 
 

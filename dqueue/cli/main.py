@@ -24,7 +24,8 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None,
     """dqueue: a database-backed delayed-job queue (the delayed_jobs table, MariaDB or SQLite).
 
     Settings come from --config FILE (TOML), DQUEUE_* environment variables and these options;
-    with none, the database is the SQLite file var/dqueue.sqlite3.
+    with none, the database is the SQLite file var/dqueue.sqlite3.  Exit codes: 1 an error,
+    2 a bad option or argument, 78 a bad setting in the config file or environment.
     """
     ctx.obj = make_context(config_file, database_url, imports, log_level)
 

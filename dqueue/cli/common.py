@@ -90,6 +90,15 @@ class CommandGroup(click.Group):
             raise settings_failure(exc) from None
         except SQLAlchemyError as exc:
             raise database_failure(exc, ctx.obj) from None
+        except ValueError as exc:
+            if not str(exc).startswith("Invalid isoformat string"):
+                raise
+            # SQLite rows from before times were checked at enqueue (issue 7): years before 1000
+            # were stored unpadded and cannot be read back.
+            raise click.ClickException(
+                f"a stored time cannot be read ({exc}); find the rows with SQL: SELECT id, run_at "
+                "FROM delayed_jobs WHERE run_at NOT GLOB '[0-9][0-9][0-9][0-9]-*', then delete "
+                "them (dqueue jobs delete ID) or set a valid run_at") from None
 
 
 def import_option(func: F) -> F:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from dqueue import client
 from dqueue.store import make_engine, migrate
 from tests.conftest import MARIADB_URL
-from tests.helpers import ROOT, cli_env, job_rows
+from tests.helpers import ROOT, cli_env, execute, job_rows
 
 BIN = Path(sys.executable).parent  # the console scripts beside this interpreter (.venv/bin)
 IMPORT = ["--import", "tests.sample_jobs"]
@@ -161,3 +162,17 @@ def test_drain_into_a_read_only_flag_directory_fails_clearly(database: str, tmp_
     result = run(["long_jobs", "drain"], database, tmp_path, DQUEUE_FLAG_DIR=str(flags))
     assert_clean_failure(result, FAILED, f"cannot create the markers in {flags}: Permission denied")
     assert list(flags.iterdir()) == []
+
+
+def test_an_unreadable_stored_time_says_how_to_find_the_row(tmp_path: Path) -> None:
+    # What an enqueue of year 1 left on SQLite before times were checked: listings crashed on it.
+    url = f"sqlite:///{tmp_path / 'dqueue.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    job_id = client.Client(engine=engine).enqueue("elsewhere.job", check=False)
+    execute(engine, "UPDATE delayed_jobs SET run_at = '1-01-01 00:00:00.000000'")
+    for argv in (["dqueue", "jobs", "list"], ["dqueue", "jobs", "stats"], ["dqueue", "jobs", "show", str(job_id)]):
+        assert_clean_failure(run(argv, url, tmp_path), FAILED, "a stored time cannot be read")
+    assert run(["dqueue", "jobs", "delete", str(job_id)], url, tmp_path).returncode == 0
+    assert run(["dqueue", "jobs", "list"], url, tmp_path).returncode == 0
+    engine.dispose()

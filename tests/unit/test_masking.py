@@ -131,3 +131,17 @@ def test_an_open_log_file_is_narrowed_a_private_one_is_not_widened(tmp_path: Pat
     logs.open_private(str(narrow))
     assert stat.S_IMODE(wide.stat().st_mode) == 0o640 and wide.read_text() == "old\n"
     assert stat.S_IMODE(narrow.stat().st_mode) == 0o600
+
+
+def test_cap_error_masks_every_stored_error_before_cutting_it() -> None:
+    from dqueue.store.queue import cap_error
+
+    masking.add_secret(TOKEN)
+    assert cap_error(f"RuntimeError: {TOKEN} at https://u:pw1234@h/x") == \
+        "RuntimeError: hidden at https://u:***@h/x"
+    # A secret across the place where a long error is cut is masked whole, not left half-visible.
+    limit = 1000
+    head = limit // 4
+    text = "a" * (head - 5) + TOKEN + "b" * 5000
+    capped = cap_error(text, limit)
+    assert TOKEN[:5] not in capped and TOKEN[-5:] not in capped and "characters cut" in capped

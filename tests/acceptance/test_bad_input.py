@@ -43,7 +43,7 @@ CASES: list[tuple[list[str], dict[str, str], int, str]] = [
     (["dqueue", "worker", "--sleep-delay", "-1"], {}, EX_USAGE,
      "setting 'sleep_delay' from option --sleep-delay: must be > 0"),
     (["dqueue", "worker", "--sleep-delay", "nan"], {}, EX_USAGE,
-     "setting 'sleep_delay' from option --sleep-delay: must be > 0 and <= 315360000, got nan"),
+     "setting 'sleep_delay' from option --sleep-delay: must be > 0 (at least 0.001) and <= 315360000, got nan"),
     (["dqueue", "worker", "--grace-period", "inf"], {}, EX_USAGE,
      "setting 'grace_period' from option --grace-period"),
     (["dqueue", "worker", "--batch-size", "0"], {}, EX_USAGE, "'--batch-size': 0 is not in the range"),

@@ -39,6 +39,10 @@ from .supervisor import EXIT_RECYCLE, STOP_SIGNALS
 
 log = logging.getLogger("dqueue.worker")
 ECHO_DELAY = 0.01  # a second look after a ring that found nothing (see run)
+CHILDREN_WAIT = 5.0  # seconds between TERM and KILL for what a job left running, at most
+# An orphaned worker (its supervisor died) gives a stuck job this long after interrupting it,
+# at most, so that nothing of a dead supervisor runs past grace_period + 5 s (issue 7).
+ORPHAN_KILL_AFTER = 3.0
 T = TypeVar("T")
 
 
@@ -115,7 +119,7 @@ class Worker:
             if self.netbell is not None:
                 self.netbell.close()
             self.release_pending("worker stopping")
-            ended = lifeline.end_descendants(min(self.settings.kill_after, 5.0))
+            ended = lifeline.end_descendants(min(self.kill_after(), CHILDREN_WAIT))
             if ended:
                 log.warning("worker.ended_children process=%r pids=%s: left running by jobs",
                             self.name, ended)
@@ -365,6 +369,12 @@ class Worker:
             log.error("job.failed_permanently %s error=%s", ids, _last_line(outcome.error))
         else:
             log.info("job.%s %s delay=%.1fs note=%s", kind, ids, delay, outcome.error)
+
+    def kill_after(self) -> float:
+        """How long an interrupted job may ignore its interruption before the process ends."""
+        if self.lifeline.broken():
+            return min(self.settings.kill_after, ORPHAN_KILL_AFTER)
+        return self.settings.kill_after
 
     def _past_grace(self) -> bool:
         started = self.stop_requested_at

@@ -107,7 +107,7 @@ class Monitor(threading.Thread):
                 log.warning("job.interrupt id=%s job=%s reason=%s", current.job.id, current.name, reason)
                 self._interrupted_at = now
                 w.interrupter.interrupt(reason)
-        elif now >= self._interrupted_at + w.settings.kill_after:
+        elif now >= self._interrupted_at + w.kill_after():
             self._hard_exit(current)
 
     def _hard_exit(self, current: "Running") -> None:
@@ -116,7 +116,7 @@ class Monitor(threading.Thread):
         reason = w.interrupter.reason or "timeout"
         log.error("job.stuck id=%s job=%s reason=%s: the job did not stop %.0fs after being "
                   "interrupted; ending the worker process", current.job.id, current.name, reason,
-                  w.settings.kill_after)
+                  w.kill_after())
         if reason == "shutdown":
             w.record(current, Outcome("release", "stuck at shutdown"))
             os._exit(0)

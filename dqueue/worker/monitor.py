@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..store import processes
 from ..store.failures import DatabaseFailure, Kind, classify
+from . import lifeline
 from .executor import Outcome
 
 if TYPE_CHECKING:
@@ -119,10 +120,11 @@ class Monitor(threading.Thread):
                   w.kill_after())
         if reason == "shutdown":
             w.record(current, Outcome("release", "stuck at shutdown"))
-            os._exit(0)
-        w.record(current, Outcome("retry", "JobTimeout: ran longer than max_run_time and did not "
-                                           "stop when interrupted; its worker was ended"))
-        os._exit(70)
+        else:
+            w.record(current, Outcome("retry", "JobTimeout: ran longer than max_run_time and did "
+                                               "not stop when interrupted; its worker was ended"))
+        lifeline.end_descendants(1.0)  # what the stuck job started must not outlive it
+        os._exit(0 if reason == "shutdown" else 70)
 
 
 def heartbeat_gap(settings: "Settings") -> float:

@@ -119,3 +119,17 @@ def test_heartbeats_within_the_gap_keep_up_since(engine: Engine) -> None:
     processes.heartbeat(engine, reg, GAP)
     (row,) = processes.list_processes(engine)
     assert abs((row["last_heartbeat_at"] - row["up_since"]).total_seconds()) < 1  # a new run
+
+
+def test_an_exited_workers_rows_come_back_by_host_and_pid_even_if_it_deregistered(engine: Engine) -> None:
+    reg = processes.register(engine, "worker", "a_b", 4242)
+    (job,) = _enqueue(engine)
+    assert Claimer(engine, reg.name).claim(1)
+    processes.deregister(engine, reg)  # a worker that cleaned up, then died (sys.exit in its loop)
+    lookalike = processes.register(engine, "worker", "aXb", 4242)  # '_' is no wildcard here
+    (other,) = _enqueue(engine)
+    assert Claimer(engine, lookalike.name).claim(1)
+    result = processes.release_exited(engine, "a_b", 4242, "exited with status 0")
+    assert result.released == [job] and result.processes == []  # nothing left registered
+    rows = job_rows(engine)
+    assert rows[job]["locked_by"] is None and rows[other]["locked_by"] == lookalike.name

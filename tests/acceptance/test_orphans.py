@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,8 +15,8 @@ from sqlalchemy import Engine
 from dqueue import client
 from dqueue.store import processes
 from tests import sample_jobs  # noqa: F401  (registers the t.* jobs)
-from tests.helpers import job_rows, scalar, wait_until
-from tests.workers import lines, worker
+from tests.helpers import ROOT, cli_env, job_rows, scalar, wait_until
+from tests.workers import FAST, lines, worker
 
 GRACE = 5.0  # tests.workers.FAST
 
@@ -88,3 +90,23 @@ def test_sighup_to_a_worker_stops_it_gracefully_and_it_is_replaced(engine: Engin
                    message="the fresh worker to run a job")
     assert [line.split()[0] for line in lines(out)] == ["start", "end", "b"]
     assert "SIGHUP: stopped gracefully" in log.read_text()
+
+
+def test_sighup_to_delayed_job_run_is_a_logged_graceful_stop(engine: Engine, db_url: str,
+                                                            tmp_path: Path) -> None:
+    out, log = tmp_path / "out", tmp_path / "log"
+    client.Client(engine=engine).enqueue("t.slow_record", {"path": str(out), "token": "a", "seconds": 1.5})
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bin" / "delayed_job"), "run", "-n", "2",
+                                 "--import", "tests.sample_jobs"], env=cli_env(db_url, **FAST),
+                                cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: lines(out), 15, message="the job to start")
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=GRACE + 10) == 0  # never an unlogged death with exit 129
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert [line.split()[0] for line in lines(out)] == ["start", "end"]
+    assert "supervisor.signal SIGHUP: stopping gracefully" in log.read_text()

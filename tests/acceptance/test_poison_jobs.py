@@ -68,7 +68,7 @@ def test_workers_dying_for_no_job_make_the_supervisor_give_up(engine: Engine, db
                                                               tmp_path: Path) -> None:
     """Deaths that no job explains (here: idle workers killed) still end in exit 1."""
     from dqueue.store import processes
-    log, killed = tmp_path / "log", set()
+    log, killed = tmp_path / "log", set[int]()
 
     def a_new_worker() -> int | None:
         pids = {p["pid"] for p in processes.list_processes(engine)} - killed

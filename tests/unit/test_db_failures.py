@@ -11,7 +11,9 @@ from dqueue.store.failures import DatabaseFailure, Kind, check, classify
 
 
 def _wrapped(orig: Exception) -> DBAPIError:
-    return DBAPIError.instance("DELETE FROM delayed_jobs WHERE id = %s", (1,), orig, pymysql.Error)
+    exc = DBAPIError.instance("DELETE FROM delayed_jobs WHERE id = %s", (1,), orig, pymysql.Error)
+    assert isinstance(exc, DBAPIError)
+    return exc
 
 
 @pytest.mark.parametrize("errno", [1044, 1045, 1142, 1143, 1227, 1146, 1054, 1290, 1836])

@@ -78,7 +78,6 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the loop via the wakeup fd
         # Never written to: the workers see end of file on their end when we die (lifeline.py).
         self._lifeline_r, self._lifeline_w = os.pipe()
-        lifeline.become_subreaper()  # what a killed worker's jobs left running comes to us
         setproctitle(f"dqueue supervisor: {self.count} worker(s)")
         log.info("supervisor.start pid=%s workers=%s burst=%s", os.getpid(), self.count, self.burst)
         self._release_dead_on_this_host()
@@ -89,7 +88,6 @@ class Supervisor:
             self._collect()
             if self.stopping:
                 return self._shutdown()
-        lifeline.end_descendants(2.0)
         log.info("supervisor.done workers finished")
         return 1 if self.failed else 0
 
@@ -235,7 +233,6 @@ class Supervisor:
         while self.children:
             self._wait(0.2)
             self._collect()
-        lifeline.end_descendants(2.0)  # left by jobs of workers that were killed (we adopt them)
         log.info("supervisor.stopped")
         return 1 if self.failed else 0
 

@@ -81,13 +81,17 @@ class Supervisor:
         setproctitle(f"dqueue supervisor: {self.count} worker(s)")
         log.info("supervisor.start pid=%s workers=%s burst=%s", os.getpid(), self.count, self.burst)
         self._release_dead_on_this_host()
-        for slot in range(self.count):
-            self._spawn(slot)
-        while self.children:
-            self._wait(0.5)
-            self._collect()
-            if self.stopping:
-                return self._shutdown()
+        try:
+            for slot in range(self.count):
+                self._spawn(slot)
+            while self.children:
+                self._wait(0.5)
+                self._collect()
+                if self.stopping:
+                    return self._shutdown()
+        finally:
+            os.close(self._lifeline_r)  # run_pool may be called again in this process (the demo)
+            os.close(self._lifeline_w)
         log.info("supervisor.done workers finished")
         return 1 if self.failed else 0
 

@@ -132,10 +132,10 @@ def segfault(path: str) -> None:
 
 
 @dqueue.job("t.spawn")
-def spawn(path: str, seconds: float) -> None:
+def spawn(path: str, seconds: float, child_seconds: float = 600) -> None:
     """Leaves a grandchild running (its parent shell exits at once), then works for ``seconds``."""
     import subprocess
-    subprocess.run(["sh", "-c", f"sleep 600 >/dev/null 2>&1 & echo $! >> {path}"], check=True)
+    subprocess.run(["sh", "-c", f"sleep {child_seconds} >/dev/null 2>&1 & echo $! >> {path}"], check=True)
     _append(path, f"started {os.getpid()}")
     time.sleep(seconds)
 

@@ -119,6 +119,13 @@ def end_descendants(wait: float) -> list[int]:
     return pids
 
 
+def reap_zombies() -> None:
+    """Collect the exit status of every ended child: as a subreaper the worker adopts what its
+    jobs leave behind, and ended processes must not pile up as zombies over a long life.
+    Called between jobs; one system call when there is nothing to collect."""
+    _reap_children()
+
+
 def _reap_children() -> None:
     while True:
         try:

@@ -287,6 +287,7 @@ class Worker:
                     return
                 job = self.pending.pop(0)
             self._execute(job)
+            lifeline.reap_zombies()
             reason = self.recycler.after_job()
             if reason is not None and self.recycle_reason is None:
                 self.recycle_reason = reason

@@ -64,3 +64,16 @@ def test_what_a_job_leaves_running_does_not_outlive_the_worker(engine: Engine, d
         assert proc.wait(timeout=20) == 0
     assert not running(left)
     assert "worker.ended_children" in log.read_text()
+
+
+def test_what_a_job_leaves_behind_is_not_left_a_zombie(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    c = client.Client(engine=engine)
+    c.enqueue("t.spawn", {"path": str(out), "seconds": 0, "child_seconds": 0.2})
+    with worker(db_url, tmp_path / "log"):
+        wait_until(lambda: len(lines(out)) == 2, 10, message="the job to leave a process behind")
+        left = int(lines(out)[0])
+        wait_until(lambda: not running(left), 10, message="the process to end")
+        c.enqueue("t.record", {"path": str(out), "token": "next"})
+        # Adopted by the worker (a subreaper), it is collected between jobs, not left a zombie.
+        wait_until(lambda: not Path(f"/proc/{left}").exists(), 10, message="the zombie collected")

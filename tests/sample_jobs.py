@@ -148,3 +148,15 @@ def bloat(path: str, mib: int) -> None:
 
 
 _HOARD: list[bytearray] = []
+
+
+@dqueue.job("t.deaf", max_attempts=3)
+def deaf(path: str) -> None:
+    """Swallows its interruption, with no max_run_time of its own to end it sooner."""
+    _append(path, f"start {os.getpid()}")
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: BLE001 - on purpose, to test the last resort
+            _append(path, "swallowed")

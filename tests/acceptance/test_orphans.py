@@ -60,6 +60,20 @@ def test_workers_stop_when_their_supervisor_dies(engine: Engine, db_url: str, tm
     assert "worker.orphaned" in log.read_text()
 
 
+def test_an_orphaned_worker_with_a_stuck_job_ends_within_grace_plus_5s(engine: Engine, db_url: str,
+                                                                       tmp_path: Path) -> None:
+    out, log = tmp_path / "out", tmp_path / "log"
+    job = client.Client(engine=engine).enqueue("t.deaf", {"path": str(out)})
+    with worker(db_url, log, DQUEUE_KILL_AFTER="10") as proc:  # grace 5 + 10 would be too late
+        pid = int(wait_until(lambda: lines(out), 10, message="the job to start")[0].split()[1])
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_until(lambda: not running(pid), GRACE + 5, message="the orphaned worker to end")
+    row = job_rows(engine)[job]
+    assert row["locked_by"] is None and row["failed_at"] is None  # handed back, not held
+    assert "swallowed" in lines(out)
+
+
 def test_sighup_stops_the_supervisor_gracefully(engine: Engine, db_url: str, tmp_path: Path) -> None:
     out, log = tmp_path / "out", tmp_path / "log"
     job = client.Client(engine=engine).enqueue("t.slow_record", {"path": str(out), "token": "a", "seconds": 1.5})

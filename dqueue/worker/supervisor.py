@@ -175,9 +175,9 @@ class Supervisor:
         if released is not None and released.released:
             # It died running a job: that job was charged the attempt and fails for good after
             # max_attempts, so its deaths do not count against the workers.
-            log.warning("supervisor.job_ended_worker slot=%s pid=%s job=%s: the job's attempt "
-                        "counts; its batch-mates are back in the queue", slot, pid,
-                        released.released[0])
+            log.warning("supervisor.job_ended_worker slot=%s pid=%s released=%s: the running "
+                        "job's attempt counts; its batch-mates are back in the queue", slot, pid,
+                        released.released)
             self._spawn(slot)
             return
         history = self.restarts[slot]

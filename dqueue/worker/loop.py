@@ -138,7 +138,7 @@ class Worker:
 
     def _loop(self, claimer: Claimer) -> None:
         rung = False
-        while self.stop_requested_at is None:
+        while self.stop_requested_at is None and not self.orphaned():
             self._title("idle")
             batch = self._claim(claimer)
             if batch is None:
@@ -262,9 +262,7 @@ class Worker:
             if self._wake_r in readable:
                 self._wake_r.recv(4096)
                 return False
-            if orphan_watch is not None and orphan_watch in readable and orphan_watch.broken():
-                log.error("worker.orphaned process=%r: the supervisor is gone; stopping", self.name)
-                self.request_stop()
+            if orphan_watch is not None and orphan_watch in readable and self.orphaned():
                 return False
             if self.doorbell is not None and self.doorbell in readable:
                 self.doorbell.drain()
@@ -370,6 +368,16 @@ class Worker:
             log.error("job.failed_permanently %s error=%s", ids, _last_line(outcome.error))
         else:
             log.info("job.%s %s delay=%.1fs note=%s", kind, ids, delay, outcome.error)
+
+    def orphaned(self) -> bool:
+        """Whether our supervisor is gone (then stop, as on SIGTERM).  Checked before every
+        claim too, not only by the monitor: a worker must not claim once it is orphaned."""
+        if not self.lifeline.broken():
+            return False
+        if self.stop_requested_at is None:
+            log.error("worker.orphaned process=%r: the supervisor is gone; stopping", self.name)
+            self.request_stop()
+        return True
 
     def kill_after(self) -> float:
         """How long an interrupted job may ignore its interruption before the process ends."""

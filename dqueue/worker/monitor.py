@@ -50,10 +50,7 @@ class Monitor(threading.Thread):
         while not self._done.wait(TICK):
             now = time.monotonic()
             w = self.worker
-            if w.stop_requested_at is None and w.lifeline.broken():
-                log.error("worker.orphaned process=%r: the supervisor is gone; stopping after "
-                          "the current job", w.name)
-                w.request_stop()
+            w.orphaned()  # while a job runs, the main thread does not look
             if now >= self._next_heartbeat:
                 ok = self._heartbeat()
                 self._next_heartbeat = now + (w.settings.heartbeat_interval if ok else RETRY_HEARTBEAT)

@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from . import capabilities
+from .backoff import Backoff
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -39,8 +42,7 @@ class RetryPolicy:
     def delay(self, attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
         b = self.base if self.base is not None else base
         c = self.cap if self.cap is not None else cap
-        ceiling = min(b * 2 ** max(attempts - 1, 0), c)
-        return (rng or random).uniform(ceiling / 2, ceiling)
+        return Backoff(base=b, max=c, jitter=0.5).delay(attempts, rng)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class JobDef:
 
 
 _REGISTRY: dict[str, JobDef] = {}
-BUILTIN_MODULES = ("dqueue.handlers.zenodo.jobs",)  # the long jobs every worker runs
+BUILTIN_MODULES = capabilities.MODULES  # every process registers every capability's jobs and hooks
 
 
 @dataclass(frozen=True)

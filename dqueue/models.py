@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine
 
-from .store import resources, zenodo_copies
+from .stash import resources
+from .zenodo import store as zenodo_copies
 
 
 class _Bound:
@@ -58,7 +59,7 @@ class Resource(_Bound):
         return [ZenodoCopy(c) for c in zenodo_copies.find(self._engine(), resource_id=self.row.id)]
 
     def _send(self, kind: str, publish: bool) -> "ZenodoCopy":
-        from .handlers.zenodo.jobs import send
+        from .zenodo.jobs import send
         sent = send(self._engine(), self.row.id, kind, publish)
         print(("enqueued" if sent.created else "already there:") + f" copy {sent.copy.id} "
               f"({sent.copy.copy_type}, {sent.copy.state}, job {sent.copy.job_id})")

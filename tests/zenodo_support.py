@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from dqueue import manifest
-from dqueue.store import resources, zenodo_copies
+from dqueue.stash import manifest, resources
 from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo import store as zenodo_copies
 from tests.workers import FAST
 
 TOKEN = "s3cr3t-zenodo-token-4711"

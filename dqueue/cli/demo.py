@@ -10,11 +10,13 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from .. import client, manifest, samples
-from ..handlers.zenodo import jobs as zenodo_jobs
-from ..store import migrate, resources, zenodo_copies
+from .. import client, samples
+from ..stash import manifest, resources
+from ..store import migrate
 from ..store.schema import delayed_jobs
 from ..worker import run_pool
+from ..zenodo import jobs as zenodo_jobs
+from ..zenodo import store as zenodo_copies
 from .common import AppContext
 from .main import cli
 

@@ -187,5 +187,6 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
 
 
 def main() -> None:
-    from . import demo, inspect, zenodo  # noqa: F401  (they add their commands to the group)
+    from ..zenodo import cli as zenodo_cli  # noqa: F401
+    from . import demo, inspect, resource  # noqa: F401  (they add their commands to the group)
     cli(prog_name="dqueue")

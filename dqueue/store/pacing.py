@@ -14,8 +14,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .queue import retry_on_deadlock, transaction
-from .schema import utcnow, utcnow_plus
-from .stash_schema import pacing
+from .schema import pacing, utcnow, utcnow_plus
 
 
 def reserve(engine: Engine, name: str, interval: float) -> float:

@@ -80,6 +80,17 @@ dqueue_processes = Table(
 )
 
 
+# Spaces requests to an external service across every worker and host (pacing.py): one row per
+# service.
+pacing = Table(
+    "dqueue_pacing", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_at", Timestamp, nullable=False),  # the earliest time the next request may go
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+)
+
+
 class utcnow(FunctionElement[Any]):
     """The database clock, UTC, with microseconds."""
     type = Timestamp

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dqueue.handlers.zenodo import jobs as zjobs
-from dqueue.store import processes, zenodo_copies
+from dqueue.store import processes
 from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo import jobs as zjobs
+from dqueue.zenodo import store as zenodo_copies
 from tests.helpers import scalar, wait_until
 from tests.workers import worker
 from tests.zenodo_support import TOKEN, add_resource, copies, file_entry, manifest_for, uploads, zenv

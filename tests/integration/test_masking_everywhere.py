@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from dqueue import client
-from dqueue.handlers.zenodo import jobs as zjobs
-from dqueue.store import zenodo_copies
+from dqueue.zenodo import jobs as zjobs
+from dqueue.zenodo import store as zenodo_copies
 from tests import leaky_jobs
 from tests.helpers import job_rows, run_cli
 from tests.workers import FAST

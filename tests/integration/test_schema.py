@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from dqueue.capabilities import load as load_capabilities
 from dqueue.store import SchemaError, make_engine, migrate
-from dqueue.store.schema import metadata
 from tests.helpers import run_cli
 
 
@@ -15,7 +15,7 @@ def test_migrated_schema_matches_the_model(engine: Engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True,
                                                     "version_table": migrate.VERSION_TABLE})
-        assert compare_metadata(ctx, metadata) == []
+        assert compare_metadata(ctx, load_capabilities()) == []
 
 
 def test_db_init_twice_is_safe(db_url: str) -> None:

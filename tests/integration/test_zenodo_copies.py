@@ -5,9 +5,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dqueue.handlers.zenodo import jobs as zjobs
-from dqueue.store import zenodo_copies
 from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo import jobs as zjobs
+from dqueue.zenodo import store as zenodo_copies
 from tests.helpers import execute, scalar
 from tests.workers import burst
 from tests.zenodo_support import (

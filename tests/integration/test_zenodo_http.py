@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from dqueue.handlers.zenodo.http import (
+from dqueue.masking import mask
+from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo.http import (
     ZenodoClient,
     ZenodoRateLimited,
     ZenodoRejected,
     ZenodoTransient,
 )
-from dqueue.handlers.zenodo.upload import ChecksumMismatch, SourceError, UploadBody, UploadError
-from dqueue.masking import mask
-from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo.upload import ChecksumMismatch, SourceError, UploadBody, UploadError
 from tests.helpers import wait_until
 
 TOKEN = "zen-T0KEN-0123456789abcdef"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dqueue.handlers.zenodo import jobs as zjobs
 from dqueue.testing.zenodo import FakeZenodo
+from dqueue.zenodo import jobs as zjobs
 from tests.helpers import execute, run_cli, scalar
 from tests.workers import burst
 from tests.zenodo_support import add_resource, copies, file_entry, manifest_for, zenv

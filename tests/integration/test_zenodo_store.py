@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from dqueue.handlers.zenodo import jobs as zjobs
-from dqueue.store import zenodo_copies
+from dqueue.zenodo import jobs as zjobs
+from dqueue.zenodo import store as zenodo_copies
 from tests.helpers import execute, scalar
 from tests.zenodo_support import add_resource, file_entry, manifest_for
 

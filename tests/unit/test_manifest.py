@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dqueue import manifest
+from dqueue.stash import manifest
 
 GOOD: dict[str, Any] = {
     "identifier": "10.5061/dryad.x1", "title": "T", "creators": [{"name": "Doe, Jane", "orcid": "0000-0001"}],

@@ -1,7 +1,11 @@
 """Alembic environment: dqueue passes in a connection (online) or a dialect name (offline DDL)."""
 from alembic import context
 
-from dqueue.store.schema import metadata
+from dqueue import capabilities
+
+# The one migration chain covers the core's tables and every capability's: the registry loads
+# them all onto the shared metadata (the core itself never names a capability).
+metadata = capabilities.load()
 
 VERSION_TABLE = "dqueue_alembic_version"
 attributes = context.config.attributes

@@ -1,11 +1,9 @@
-"""The application tables of the Zenodo copies, under the names Dryad's operators already type.
+"""The part of Dryad's model that every repository capability reads, under the names Dryad's
+operators already type.
 
 ``stash_engine_identifiers`` (datasets), ``stash_engine_resources`` (their versions) and
-``stash_engine_generic_files`` (each version's files) are the part of Dryad's model the copy
-jobs read; ``stash_engine_zenodo_copies`` keeps Dryad's columns and values (reference: dryad.md
-1.1-1.2) plus ``job_id``, the delayed_jobs row that owns a copy, which is how two jobs for one
-copy can never run it at once.  ``dqueue_pacing`` spaces requests to an external service across
-every worker and host.
+``stash_engine_generic_files`` (each version's files).  Zenodo copies and repository submissions
+keep their own tables in their own packages (dqueue/zenodo/schema.py, dqueue/repository/).
 """
 from __future__ import annotations
 
@@ -23,12 +21,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from .schema import Id, MediumText, Timestamp, metadata
+from ..store.schema import Id, MediumText, Timestamp, metadata
 
 TABLE_ARGS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
 
-COPY_TYPES = ("data", "software", "software_publish", "supp", "supp_publish")
-COPY_STATES = ("enqueued", "replicating", "finished", "error", "deferred")
 FILE_KINDS = ("data", "software", "supp")
 FILE_STATES = ("created", "copied", "deleted")
 
@@ -73,38 +69,4 @@ generic_files = Table(
     Column("updated_at", Timestamp, nullable=False),
     Index("generic_files_resource", "resource_id"),
     **TABLE_ARGS,
-)
-
-zenodo_copies = Table(
-    "stash_engine_zenodo_copies", metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("state", Enum(*COPY_STATES, name="copy_state", native_enum=True, create_constraint=True),
-           nullable=False, server_default="enqueued"),
-    Column("copy_type", Enum(*COPY_TYPES, name="copy_type", native_enum=True, create_constraint=True),
-           nullable=False, server_default="data"),
-    Column("deposition_id", BigInteger, nullable=True),
-    Column("identifier_id", BigInteger, nullable=False),
-    Column("resource_id", BigInteger, nullable=False),
-    Column("retries", Integer, nullable=False, server_default="0"),
-    Column("error_info", MediumText, nullable=True),
-    Column("note", Text, nullable=True),
-    Column("software_doi", String(191), nullable=True),
-    Column("conceptrecid", String(191), nullable=True),
-    Column("job_id", BigInteger, nullable=True),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    UniqueConstraint("resource_id", "copy_type", name="zenodo_copies_resource_type"),
-    Index("zenodo_copies_identifier", "identifier_id", "copy_type"),
-    Index("zenodo_copies_state", "state"),
-    Index("zenodo_copies_deposition", "deposition_id"),
-    Index("zenodo_copies_retries", "retries"),
-    **TABLE_ARGS,
-)
-
-pacing = Table(
-    "dqueue_pacing", metadata,
-    Column("name", String(64), primary_key=True),
-    Column("next_at", Timestamp, nullable=False),  # the earliest time the next request may go
-    mysql_engine="InnoDB",
-    mysql_charset="utf8mb4",
 )

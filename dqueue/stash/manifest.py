@@ -2,7 +2,7 @@
 
 ``dqueue resource add MANIFEST.json`` reads it (docs/zenodo.md documents every field).  All of it
 is checked before anything is written, and an error names the field: ``files[2].size: must be
-a whole number >= 0``.  Sizes are checked against the columns they go to (stash_schema.py), so no
+a whole number >= 0``.  Sizes are checked against the columns they go to (schema.py), so no
 input reaches the database as a truncation, a driver error or a traceback: a 10 MB title, a
 100,000-deep nested array, a lone surrogate or a 5,000-digit number each get one line naming the field.
 """
@@ -22,7 +22,7 @@ FILE_STATES = ("created", "copied", "deleted")
 DIGEST_LENGTHS = {"md5": 32, "sha-1": 40, "sha-256": 64}  # hex digits
 ZENODO_MAX_FILES = 100
 _HEX = re.compile(r"^[0-9a-f]+$")
-# Column sizes (stash_schema.py): title is a TEXT, every descriptive field goes as JSON into metadata,
+# Column sizes (schema.py): title is a TEXT, every descriptive field goes as JSON into metadata,
 # a MEDIUMTEXT (16 MiB); MariaDB counts TEXT sizes in bytes.  The metadata limit is half the column:
 # the INSERT must also fit MariaDB's default max_allowed_packet (16 MiB), and the driver sends the
 # JSON with its quotes and backslashes escaped (measured: 8 MiB of JSON quotes -> error 1153).

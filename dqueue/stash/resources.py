@@ -8,12 +8,12 @@ from typing import Any, Sequence
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from ..manifest import Manifest, ManifestError
-from .queue import Bind, transaction
-from .schema import utcnow
-from .stash_schema import generic_files as gf
-from .stash_schema import identifiers as ids
-from .stash_schema import resources as res
+from ..store.queue import Bind, transaction
+from ..store.schema import utcnow
+from .manifest import Manifest, ManifestError
+from .schema import generic_files as gf
+from .schema import identifiers as ids
+from .schema import resources as res
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine
 
-from ...config import Settings
-from ...store import resources, zenodo_copies
-from ...store.resources import FileRow, Resource
-from ...store.zenodo_copies import Copy
+from ..config import Settings
+from ..stash import resources
+from ..stash.resources import FileRow, Resource
 from . import metadata
+from . import store as zenodo_copies
 from .http import ZenodoClient, ZenodoRejected
+from .store import Copy
 
 MAX_BYTES = 50_000_000_000  # Zenodo copies above 50 GB were never reliable (dryad.md 1.5)
 MAX_FILES = 100

@@ -23,12 +23,14 @@ from sqlalchemy import Connection, Engine, case, func, insert, literal, select, 
 from sqlalchemy.exc import IntegrityError
 
 from ..masking import mask
-from . import queue, resources
-from .queue import NewJob, retry_on_deadlock, transaction
-from .schema import utcnow
-from .stash_schema import identifiers as ids
-from .stash_schema import resources as res
-from .stash_schema import zenodo_copies as zc
+from ..owned import Verdict
+from ..stash import resources
+from ..stash.schema import identifiers as ids
+from ..stash.schema import resources as res
+from ..store import owned, queue
+from ..store.queue import NewJob, retry_on_deadlock, transaction
+from ..store.schema import utcnow
+from .schema import zenodo_copies as zc
 
 LOG_LIMIT = 12 * 1024 * 1024  # error_info is a MEDIUMTEXT (16 MiB): cut the middle before that
 LOG_HEAD, LOG_TAIL = 512 * 1024, 2560 * 1024  # characters kept around the cut
@@ -136,8 +138,7 @@ def send(engine: Engine, resource_id: int, copy_type: str, job_for: JobFor) -> S
                 identifier_id=identifier_id, resource_id=resource_id, copy_type=copy_type,
                 state="enqueued", retries=0, created_at=utcnow(), updated_at=utcnow()),
             ).inserted_primary_key[0])  # type: ignore[index]
-            job_id = queue.enqueue(conn, job_for(copy_id, copy_type))
-            conn.execute(update(zc).where(zc.c.id == copy_id).values(job_id=job_id))
+            owned.attach(conn, zc, copy_id, job_for(copy_id, copy_type))
             return Sent(_copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one()), True)
     try:
         return retry_on_deadlock(run)
@@ -162,8 +163,7 @@ def enqueue_deferred(engine: Engine, job_for: JobFor) -> list[Copy]:
                                  .values(state="enqueued", note=None, updated_at=utcnow())).rowcount
             if taken != 1:
                 continue
-            job_id = queue.enqueue(conn, job_for(copy.id, copy.copy_type))
-            conn.execute(update(zc).where(zc.c.id == copy.id).values(job_id=job_id))
+            owned.attach(conn, zc, copy.id, job_for(copy.id, copy.copy_type))
             sent.append(_copy(conn.execute(_SELECT.where(zc.c.id == copy.id)).one()))
     return sent
 
@@ -172,7 +172,7 @@ def enqueue_deferred(engine: Engine, job_for: JobFor) -> list[Copy]:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # run | done | duplicate | parked | deferred | stopped | wait | gone
+    action: Verdict
     copy: Copy | None = None
     note: str = ""
     resumed: bool = False  # it was replicating under this job: a restart after a crash
@@ -190,32 +190,32 @@ def _begin(engine: Engine, copy_id: int, job_id: int, defer: bool, max_retries: 
     with transaction(engine) as conn:
         identifier_id = conn.execute(select(zc.c.identifier_id).where(zc.c.id == copy_id)).scalar()
         if identifier_id is None:
-            return Decision("gone")
+            return Decision(Verdict.GONE)
         # The identifier row is the dataset's mutex: always taken before any copy row.
         conn.execute(select(ids.c.id).where(ids.c.id == identifier_id).with_for_update())
         me = _copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one())
         if me.state == "finished":
-            return Decision("done", me)
-        if me.job_id not in (None, job_id) and queue.exists(conn, me.job_id):
-            return Decision("duplicate", me, f"copy {me.id} belongs to job {me.job_id}")
+            return Decision(Verdict.DONE, me)
+        if owned.owner(conn, zc, me.id, job_id) is not None:
+            return Decision(Verdict.DUPLICATE, me, f"copy {me.id} belongs to job {me.job_id}")
         if me.state == "deferred":
-            return Decision("parked", me, "the copy is deferred: 'long_jobs restart' sends it")
+            return Decision(Verdict.PARKED, me, "the copy is deferred: 'long_jobs restart' sends it")
         if me.state == "error" and me.retries >= max_retries:
-            return Decision("stopped", me, f"retries {me.retries} >= {max_retries}: out of automatic retry")
+            return Decision(Verdict.STOPPED, me, f"retries {me.retries} >= {max_retries}: out of automatic retry")
         if defer:
             _set(conn, me.id, state="deferred", job_id=None,
                  note="deferred: defer_jobs.txt was set when its turn came")
-            return Decision("deferred", me)
+            return Decision(Verdict.DEFERRED, me)
         blocker = _blocker(conn, me)
         if blocker:
             waiting = f"{WAITING}{blocker}"
             if me.note != waiting:
                 _set(conn, me.id, note=waiting, job_id=job_id)
-            return Decision("wait", me, waiting)
+            return Decision(Verdict.WAIT, me, waiting)
         # Whatever the note said (waiting, an earlier start's error, deferred) is over now.
         _set(conn, me.id, state="replicating", retries=zc.c.retries + 1, job_id=job_id, note=None)
         started = _copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one())
-        return Decision("run", started, resumed=me.state == "replicating" and me.job_id == job_id)
+        return Decision(Verdict.RUN, started, resumed=me.state == "replicating" and me.job_id == job_id)
 
 
 def _blocker(conn: Connection, me: Copy) -> str:
@@ -257,7 +257,7 @@ def _set(conn: Connection, copy_id: int, **values: Any) -> None:
 
 # -- while a copy runs: every write is the owner's ----------------------------------------------
 
-class CopyLost(RuntimeError):
+class CopyLost(owned.RowLost):
     """The copy no longer belongs to this job (re-sent or edited by hand): stop without writing."""
 
 
@@ -265,10 +265,7 @@ def save(engine: Engine, copy_id: int, job_id: int, **values: Any) -> None:
     """Update the running copy's own columns (deposition_id, software_doi, conceptrecid, note)."""
     if "note" in values:
         values["note"] = _note(values["note"])
-    with transaction(engine) as conn:
-        changed = conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
-                               .values(updated_at=utcnow(), **values)).rowcount
-    if changed != 1:
+    if not owned.update_owned(engine, zc, copy_id, job_id, **values):
         raise CopyLost(f"copy {copy_id} is no longer owned by job {job_id}")
 
 
@@ -326,17 +323,12 @@ def _waits_for(note: str | None, me: Copy) -> bool:
 
 def fail(engine: Engine, copy_id: int, job_id: int, note: str | None = None) -> bool:
     """Mark the running copy ``error``; False if it is no longer this job's."""
-    values: dict[str, Any] = {"state": "error", "note": _note(note), "updated_at": utcnow()}
-    with transaction(engine) as conn:
-        return conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
-                            .values(**values)).rowcount == 1
+    return owned.update_owned(engine, zc, copy_id, job_id, state="error", note=_note(note))
 
 
 def requeue(engine: Engine, copy_id: int, job_id: int, note: str) -> bool:
     """Put a running copy back to ``enqueued`` (its job waits, e.g. for Zenodo's rate limit)."""
-    with transaction(engine) as conn:
-        return conn.execute(update(zc).where(zc.c.id == copy_id, zc.c.job_id == job_id)
-                            .values(state="enqueued", note=_note(note), updated_at=utcnow())).rowcount == 1
+    return owned.update_owned(engine, zc, copy_id, job_id, state="enqueued", note=_note(note))
 
 
 def repoint(engine: Engine, copy_ids: Iterable[int], deposition_id: int | None,

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 import traceback
 from typing import Any
 
 from sqlalchemy import Engine
 
-from ... import flags, jobs, masking
-from ...errors import Reschedule
-from ...store import pacing, resources, zenodo_copies
-from ...store.queue import NewJob
+from .. import flags, http, jobs, masking, owned
+from ..backoff import Backoff
+from ..errors import Reschedule
+from ..stash import resources
+from ..store.queue import NewJob
+from . import store as zenodo_copies
 from .copier import Copier, CopyRefused
 from .http import ZenodoClient, ZenodoRateLimited
 
@@ -69,11 +70,6 @@ def send(engine: Engine, resource_id: int, kind: str = "data", publish: bool = F
 
 
 def _client(settings: Any, engine: Engine, copy_id: int) -> ZenodoClient:
-    def pace() -> None:
-        wait = pacing.reserve(engine, "zenodo", settings.zenodo_request_interval)
-        if wait > 0:
-            time.sleep(wait)
-
     def record(line: str) -> None:
         text = masking.mask(line)
         if len(text) > LOG_ENTRY_MAX:
@@ -83,7 +79,14 @@ def _client(settings: Any, engine: Engine, copy_id: int) -> ZenodoClient:
     return ZenodoClient(settings.zenodo_url, settings.zenodo_token,
                         timeout=(30.0, settings.zenodo_timeout), attempts=settings.zenodo_http_attempts,
                         backoff=settings.zenodo_http_backoff,
-                        pace=pace if settings.zenodo_request_interval > 0 else None, log=record)
+                        pace=http.Pacer(engine, "zenodo", settings.zenodo_request_interval)
+                        if settings.zenodo_request_interval > 0 else None, log=record)
+
+
+def restart_policy(settings: Any) -> Backoff:
+    """A copy's automatic starts: zenodo_retry_delay (10 min), then six times that (1 h), exactly."""
+    return Backoff(attempts=max(1, settings.zenodo_max_retries), base=settings.zenodo_retry_delay,
+                   factor=6, max=float("inf"), jitter=0)
 
 
 def _stamp() -> str:
@@ -109,12 +112,7 @@ def _copy(copy_id: int) -> None:
     defer = flags.is_set(s.flag_dir, flags.DEFER_JOBS)
     decision = zenodo_copies.begin(engine, copy_id, ctx.job_id, defer=defer, max_retries=s.zenodo_max_retries)
     ids = f"copy={copy_id} job={ctx.job_id}"
-    if decision.action == "wait":
-        log.info("zenodo.wait %s %s", ids, decision.note)
-        raise Reschedule(s.zenodo_recheck, decision.note)
-    if decision.action != "run":
-        level = logging.WARNING if decision.action in ("duplicate", "stopped") else logging.INFO
-        log.log(level, "zenodo.%s %s %s", decision.action, ids, decision.note)
+    if not owned.follow(decision.action, decision.note, recheck=s.zenodo_recheck, log=log, event="zenodo", ids=ids):
         return
     copy = decision.copy
     assert copy is not None
@@ -143,7 +141,7 @@ def _copy(copy_id: int) -> None:
         return
     except Exception as exc:
         if copy.retries < s.zenodo_max_retries:
-            delay = s.zenodo_retry_delay * 6 ** (copy.retries - 1)
+            delay = restart_policy(s).delay(copy.retries)
             _failed(engine, copy, ctx.job_id, exc, f"error: start {copy.retries + 1} of "
                     f"{s.zenodo_max_retries} comes automatically in {delay:.0f} s")
             raise Reschedule(delay, f"copy {copy.id} failed; automatic start {copy.retries + 1}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ...store.resources import Resource
+from ..stash.resources import Resource
 
 UPLOAD_TYPES = {"publication", "poster", "presentation", "dataset", "image", "video", "software",
                 "lesson", "physicalobject", "other"}

@@ -1,1 +1,0 @@
-"""Handlers for external systems: one package per system, each with its own client."""

@@ -16,6 +16,7 @@ MODULES: tuple[str, ...] = (
     "dqueue.stash.schema",
     "dqueue.zenodo.schema",
     "dqueue.zenodo.jobs",
+    "dqueue.repository.hold",
 )
 # Their settings sections (config.section), imported when settings are first read or checked:
 # light modules, so that reading a config file does not import every client.

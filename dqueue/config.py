@@ -3,6 +3,13 @@
 The config file is TOML (Python's own tomllib), found at ``--config``, ``$DQUEUE_CONFIG`` or
 ``./dqueue.toml``.  Every key can also be given as ``DQUEUE_<KEY>`` in the environment.
 
+Each external system has a typed section (``settings.zenodo``, ``settings.merritt``): a frozen
+dataclass that its capability registers with ``@section("merritt")``.  Its fields are settings
+like any other, named ``merritt_<field>`` (``DQUEUE_MERRITT_PASSWORD``, ``merritt_password = …``)
+or given in a TOML table (``[merritt]`` ``password = …``), and validated by the same rules below;
+a field with ``SECRET`` metadata is masked everywhere.  Zenodo's fields are also plain Settings
+fields (``settings.zenodo_token``), as they were before sections existed.
+
 Every value is checked once, when a Settings is made (``load``, ``replace`` or the constructor),
 against its type and the LIMITS table; an error names the setting and where its value came from.
 Nothing is coerced: ``batch_size = 2.7`` is an error, not 2 (issue 7: ``--sleep-delay nan`` made an
@@ -121,12 +128,33 @@ class Settings:
     zenodo_recheck: float = 60.0  # a copy waiting for its predecessor looks again after this
     zenodo_publish_wait: float = 5.0  # pause between the rounds of a publish check
     network_doorbell: str = "auto"  # "auto": on for MariaDB/MySQL; "off" (see netbell.py)
+    # The fields of registered sections that are not Settings fields, by flat name (merritt_user).
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False, metadata=_INTERNAL)
     # Where each value came from (absent: the default), for error messages.
     sources: Mapping[str, Source] = field(default_factory=dict, repr=False, compare=False,
                                           metadata=_INTERNAL)
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: a section (settings.merritt) or one of its flat names.
+        if name.startswith("_") or name in ("extra", "sources"):
+            raise AttributeError(name)
+        _register_sections()
+        if name in _SECTIONS:
+            return self.section(name)
+        if name in _SECTION_FIELDS:
+            return self.__dict__.get("extra", {}).get(name, _default(_SECTION_FIELDS[name]))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def section(self, name: str) -> Any:
+        """The typed settings object of system ``name`` (``[name]`` in the config file)."""
+        _register_sections()
+        spec = _SECTIONS.get(name)
+        if spec is None:
+            raise ConfigError(f"no settings section {name!r} (registered: {', '.join(sorted(_SECTIONS))})")
+        return spec.cls(**{f.name: getattr(self, f"{name}_{f.name}") for f in dataclasses.fields(spec.cls)})
 
     def doorbell_folder(self) -> Path | None:
         return doorbell.directory(self.doorbell_dir, self.resolved_database_url())
@@ -139,28 +167,89 @@ class Settings:
     def source(self, name: str) -> Source:
         if name in self.sources:
             return self.sources[name]
-        f = _FIELDS[name]
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        return DEFAULT if getattr(self, name) == default else CODE
+        f = _FIELDS.get(name) or _SECTION_FIELDS[name]
+        return DEFAULT if getattr(self, name) == _default(f) else CODE
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with the given non-None values applied and validated; their source is the
         command-line option of the same name (what the CLI overrides)."""
+        _register_sections()
         clean = {k: v for k, v in changes.items() if v is not None}
-        unknown = set(clean) - set(_FIELDS)
+        unknown = set(clean) - set(_FIELDS) - set(_SECTION_FIELDS)
         if unknown:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
         sources = {**self.sources, **{k: option_source(k) for k in clean}}
-        return dataclasses.replace(self, **clean, sources=sources)
+        extra = {**self.extra, **{k: v for k, v in clean.items() if k in _SECTION_FIELDS}}
+        plain = {k: v for k, v in clean.items() if k in _FIELDS}
+        return dataclasses.replace(self, **plain, extra=extra, sources=sources)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")}
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def secret_values(settings: Settings) -> list[str]:
-    """The values of every setting marked SECRET that is set."""
-    return [str(getattr(settings, f.name)) for f in _FIELDS.values()
-            if f.metadata.get("secret") and getattr(settings, f.name)]
+    """The values of every setting marked SECRET that is set, sections' included."""
+    _register_sections()
+    fields = list(_FIELDS.values()) + list(_SECTION_FIELDS.values())
+    names = list(_FIELDS) + list(_SECTION_FIELDS)
+    return [str(getattr(settings, name)) for name, f in zip(names, fields, strict=True)
+            if f.metadata.get("secret") and getattr(settings, name)]
+
+
+# --- Sections: one typed settings object per external system, registered by its capability ------
+
+@dataclass(frozen=True)
+class SectionSpec:
+    name: str
+    cls: type
+    builtin: bool  # its fields are Settings fields (zenodo), not kept in Settings.extra
+
+
+_SECTIONS: dict[str, SectionSpec] = {}
+_SECTION_FIELDS: dict[str, dataclasses.Field[Any]] = {}  # flat name -> field, for non-builtin sections
+_SECTION_RULES: dict[str, dict[str, Any]] = {}  # flat name -> its field's metadata (limit, choices…)
+_registered = False
+
+
+def section(name: str) -> Any:
+    """Class decorator: register a frozen dataclass as the settings section ``[name]``.
+
+    A field's type is one of str, int, float, bool; its metadata may carry ``secret`` (SECRET),
+    ``limit`` (a Limit: required for numbers), ``choices``, ``non_empty`` and ``url`` (http(s)).
+    """
+    def register(cls: type) -> type:
+        fields = dataclasses.fields(cls)
+        flat = {f"{name}_{f.name}": f for f in fields}
+        builtin = set(flat) <= set(_FIELDS)
+        if not builtin and set(flat) & set(_FIELDS):
+            raise ValueError(f"section {name!r} mixes Settings fields and its own")
+        for key, f in flat.items():
+            if str(f.type) in ("int", "float") and "limit" not in f.metadata and key not in LIMITS:
+                raise ValueError(f"setting {key!r} has no limit")
+            _SECTION_RULES[key] = dict(f.metadata)
+            if not builtin:
+                _SECTION_FIELDS[key] = f
+        _SECTIONS[name] = SectionSpec(name, cls, builtin)
+        return cls
+    return register
+
+
+def sections() -> dict[str, SectionSpec]:
+    _register_sections()
+    return dict(_SECTIONS)
+
+
+def _register_sections() -> None:
+    """Import the capabilities' settings modules once (they register their sections)."""
+    global _registered
+    if not _registered:
+        _registered = True
+        from . import capabilities
+        capabilities.load_settings()
 
 
 # --- The range of every numeric setting ----------------------------------------------------------
@@ -293,6 +382,7 @@ def _validate(s: Settings) -> None:
         if name in NON_EMPTY and not value.strip():
             raise _error(s, name, "must not be empty")
         object.__setattr__(s, name, value)  # the checked value: 2 -> 2.0, a list -> a tuple
+    _validate_sections(s)
     bad_imports = [m for m in s.imports if not MODULE_NAME.fullmatch(m)]
     if bad_imports:
         raise _error(s, "imports", f"not a module name: {bad_imports[0]!r}")
@@ -306,6 +396,35 @@ def _validate(s: Settings) -> None:
             f"setting 'stale_after' ({s.stale_after}, from {s.source('stale_after')}) must exceed twice "
             f"'heartbeat_interval' ({s.heartbeat_interval}, from {s.source('heartbeat_interval')}), "
             "or live workers would be reaped", s.source(given))
+
+
+def _validate_sections(s: Settings) -> None:
+    """The sections' own fields (Settings.extra), by the same rules, each from its metadata."""
+    _register_sections()
+    unknown = set(s.extra) - set(_SECTION_FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
+    checked: dict[str, Any] = {}
+    for name, f in _SECTION_FIELDS.items():
+        given = s.extra.get(name, _default(f))
+        try:
+            value = typed(str(f.type), given)
+        except ValueError as exc:
+            raise _error(s, name, f"{exc}, got {given!r}") from None
+        checked[name] = value
+    object.__setattr__(s, "extra", checked)
+    for name, rules in _SECTION_RULES.items():
+        value = getattr(s, name)
+        limit = rules.get("limit")
+        if limit is not None and not limit.admits(value):
+            raise _error(s, name, f"must be {limit}, got {value!r}")
+        if "choices" in rules and value not in rules["choices"]:
+            raise _error(s, name, f"must be one of {', '.join(rules['choices'])}, got {value!r}")
+        if rules.get("non_empty") and not str(value).strip():
+            raise _error(s, name, "must not be empty")
+        if rules.get("url") and value and (urlsplit(value).scheme not in ("http", "https")
+                                           or not urlsplit(value).netloc):
+            raise _error(s, name, f"must be an http:// or https:// URL, got {value!r}")
 
 
 def _check_database_url(s: Settings) -> None:
@@ -344,16 +463,30 @@ def _read_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
-    for key in data:
-        if key not in _FIELDS:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS and isinstance(value, dict):  # [merritt] password = …
+            for inner, inner_value in value.items():
+                name = f"{key}_{inner}"
+                if name not in _FIELDS and name not in _SECTION_FIELDS:
+                    raise ConfigError(f"config file {path}: unknown setting {inner!r} in [{key}]",
+                                      Source(SourceKind.FILE, path))
+                if name in data:
+                    raise ConfigError(f"config file {path}: {name} is given twice ({name} and [{key}] {inner})",
+                                      Source(SourceKind.FILE, path))
+                flat[name] = inner_value
+        elif key in _FIELDS or key in _SECTION_FIELDS:
+            flat[key] = value
+        else:
             raise ConfigError(f"config file {path}: unknown setting {key!r}", Source(SourceKind.FILE, path))
-    return data
+    return flat
 
 
 def load(config_file: str | None = None, environ: Mapping[str, str] | None = None,
          **overrides: Any) -> Settings:
     """Read the settings: defaults, then the config file, then DQUEUE_* variables, then overrides
     (the command-line options; None means not given)."""
+    _register_sections()
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
@@ -363,7 +496,7 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
     if path:
         for name, value in _read_file(path).items():
             values[name], sources[name] = value, Source(SourceKind.FILE, path)
-    for name, f in _FIELDS.items():
+    for name, f in {**_FIELDS, **_SECTION_FIELDS}.items():
         text = env.get(f"DQUEUE_{name.upper()}")
         if text is None or text == "":
             continue
@@ -374,8 +507,9 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
             raise ConfigError(f"setting {name!r} from {sources[name]}: cannot use {text!r} ({exc})",
                               sources[name]) from None
     for name, value in overrides.items():
-        if name not in _FIELDS:
+        if name not in _FIELDS and name not in _SECTION_FIELDS:
             raise ConfigError(f"unknown setting {name!r}")
         if value is not None:
             values[name], sources[name] = value, option_source(name)
-    return Settings(**values, sources=sources)
+    extra = {name: values.pop(name) for name in list(values) if name in _SECTION_FIELDS}
+    return Settings(**values, extra=extra, sources=sources)

@@ -1,20 +1,42 @@
-"""The drain markers operators already know: ``defer_jobs.txt`` and ``hold-submissions.txt``.
+"""Drain markers, registered by the capabilities whose long jobs they park.
 
-While a marker exists, the long jobs it names park themselves when they reach their turn
-(Zenodo copies become ``deferred``, repository submissions ``rejected_shutting_down``) and jobs
-already running finish.  ``long_jobs drain`` creates them, ``long_jobs restart`` removes them and
-runs the restart hooks that the handlers register, which re-enqueue what was parked.
+Operators already know them: ``defer_jobs.txt`` (Zenodo, registered in dqueue/zenodo/jobs.py) and
+``hold-submissions.txt`` (repository submissions, dqueue/repository/hold.py).  While a marker
+exists, the long jobs it names park themselves when they reach their turn (Zenodo copies become
+``deferred``, repository submissions ``rejected_shutting_down``) and jobs already running finish.
+``long_jobs drain`` creates every registered marker, ``long_jobs restart`` removes them and runs
+the restart hooks that the capabilities register, which re-enqueue what was parked.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import Engine
 
-DEFER_JOBS = "defer_jobs.txt"  # Zenodo copies
-HOLD_SUBMISSIONS = "hold-submissions.txt"  # repository submissions
-MARKERS = (DEFER_JOBS, HOLD_SUBMISSIONS)
+
+@dataclass(frozen=True)
+class Marker:
+    file: str  # its name in the flag directory, e.g. defer_jobs.txt
+    capability: str  # who registered it: zenodo, repository
+    parks: str  # what it does while set, for 'long_jobs status' and --help
+
+
+_markers: dict[str, Marker] = {}
+
+
+def register_marker(file: str, capability: str, parks: str) -> str:
+    """Register a drain marker; returns its file name (the capability's constant)."""
+    if "/" in file or file in ("", ".", ".."):
+        raise ValueError(f"a marker is a file name, not {file!r}")
+    _markers[file] = Marker(file, capability, parks)
+    return file
+
+
+def markers() -> list[Marker]:
+    """Every registered marker, in registration order."""
+    return list(_markers.values())
 
 RestartHook = Callable[[Engine], str]  # re-enqueues parked work; returns a line for the operator
 StatusHook = Callable[[Engine], dict[str, object]]  # a section of 'long_jobs status'
@@ -32,10 +54,11 @@ def is_set(flag_dir: str | Path, name: str) -> bool:
 
 
 def drain(flag_dir: str | Path) -> list[Path]:
-    """Create both markers (idempotent); returns their paths.  OSError (a read-only directory)
-    leaves none that this call created: a half drain would park one kind of job and not the other."""
+    """Create every registered marker (idempotent); returns their paths.  OSError (a read-only
+    directory) leaves none that this call created: a half drain would park one kind of job and
+    not the other."""
     Path(flag_dir).mkdir(parents=True, exist_ok=True)
-    paths = [marker(flag_dir, name) for name in MARKERS]
+    paths = [marker(flag_dir, m.file) for m in markers()]
     created: list[Path] = []
     try:
         for path in paths:
@@ -50,10 +73,10 @@ def drain(flag_dir: str | Path) -> list[Path]:
 
 
 def clear(flag_dir: str | Path) -> list[Path]:
-    """Remove both markers; returns the ones that existed (a missing one is not an error)."""
+    """Remove every registered marker; returns the ones that existed (a missing one is not an error)."""
     removed = []
-    for name in MARKERS:
-        path = marker(flag_dir, name)
+    for m in markers():
+        path = marker(flag_dir, m.file)
         if path.exists():
             path.unlink()
             removed.append(path)

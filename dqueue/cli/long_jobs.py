@@ -23,8 +23,9 @@ def cli(ctx: click.Context, config_file: str | None, database_url: str | None,
     \b
     Before maintenance:  long_jobs drain; watch long_jobs status until nothing runs; stop.
     After maintenance:   long_jobs restart.
-    drain creates defer_jobs.txt and hold-submissions.txt in the flag directory; long jobs
-    that reach their turn while they exist are parked instead of run, and running ones finish.
+    drain creates the markers each capability registers (defer_jobs.txt for Zenodo copies,
+    hold-submissions.txt for repository submissions) in the flag directory; long jobs that reach
+    their turn while they exist are parked instead of run, and running ones finish.
     """
     app = make_context(config_file, database_url, imports, log_level)
     if flag_dir:
@@ -40,7 +41,8 @@ def status(app: AppContext, as_json: bool) -> None:
     engine = app.checked_engine()
     stats = store_inspect.queue_stats(engine)
     running = store_inspect.list_jobs(engine, state="running", limit=100)
-    markers = {name: flags.is_set(app.settings.flag_dir, name) for name in flags.MARKERS}
+    registered = flags.markers()
+    markers = {m.file: flags.is_set(app.settings.flag_dir, m.file) for m in registered}
     sections = {name: hook(engine) for name, hook in flags.status_hooks().items()}
     if as_json:
         emit_json({"flag_dir": app.settings.flag_dir, "markers": markers,
@@ -49,8 +51,8 @@ def status(app: AppContext, as_json: bool) -> None:
                    **sections})
         return
     click.echo(f"flag directory: {app.settings.flag_dir}")
-    for name, is_set in markers.items():
-        click.echo(f"  {name}: {'SET (draining)' if is_set else 'not set'}")
+    for m in registered:
+        click.echo(f"  {m.file}: {'SET (draining): ' + m.parks if markers[m.file] else 'not set'}")
     t = stats.total
     click.echo(f"jobs: {t.ready} ready, {t.scheduled} scheduled, {t.running} running, {t.failed} failed")
     for job in running:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from ..backoff import Backoff
 from ..masking import mask
 from .direct import Direct
 from .engine import SQLITE_FORMAT, supports_returning
@@ -58,7 +59,10 @@ def cap_error(text: str, limit: int = LAST_ERROR_MAX) -> str:
     return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
 
 
-def retry_on_deadlock(fn: Callable[[], T], attempts: int = 6) -> T:
+DEADLOCK_BACKOFF = Backoff(attempts=6, base=0.01, max=1.0, jitter=0)  # 10 ms, doubling: 0.31 s in all
+
+
+def retry_on_deadlock(fn: Callable[[], T], attempts: int = DEADLOCK_BACKOFF.attempts) -> T:
     """Run a short transaction again when MariaDB reports a deadlock or a lock wait timeout."""
     for i in range(attempts):
         try:
@@ -67,7 +71,7 @@ def retry_on_deadlock(fn: Callable[[], T], attempts: int = 6) -> T:
             code = getattr(exc.orig, "args", [None])[0]
             if code not in _RETRYABLE_MYSQL or i == attempts - 1:
                 raise
-            time.sleep(0.01 * (2 ** i))
+            time.sleep(DEADLOCK_BACKOFF.delay(i + 1))
     raise AssertionError("unreachable")
 
 

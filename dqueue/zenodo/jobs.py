@@ -35,6 +35,8 @@ JOB = "zenodo.copy"
 QUEUES = {"data": "zenodo_copy", "software": "zenodo_software", "supp": "zenodo_supp"}  # Dryad's names
 PRIORITIES = {"data": 10, "software": -10, "supp": -10}  # staged software/supp go before data copies
 LOG_ENTRY_MAX = 4000  # characters of one request or response kept in error_info
+DEFER_JOBS = flags.register_marker("defer_jobs.txt", "zenodo",
+                                   "Zenodo copies become 'deferred' at their turn; running ones finish")
 
 
 def job_for(copy_id: int, copy_type: str) -> NewJob:
@@ -109,7 +111,7 @@ def _copy(copy_id: int) -> None:
     ctx = jobs.current()
     s, engine = ctx.settings, ctx.engine
     masking.add_secret(s.zenodo_token)
-    defer = flags.is_set(s.flag_dir, flags.DEFER_JOBS)
+    defer = flags.is_set(s.flag_dir, DEFER_JOBS)
     decision = zenodo_copies.begin(engine, copy_id, ctx.job_id, defer=defer, max_retries=s.zenodo_max_retries)
     ids = f"copy={copy_id} job={ctx.job_id}"
     if not owned.follow(decision.action, decision.note, recheck=s.zenodo_recheck, log=log, event="zenodo", ids=ids):

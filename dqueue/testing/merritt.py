@@ -243,9 +243,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fetch-timeout", type=float, default=10.0, help="seconds per file fetch")
     parser.add_argument("--verbose", action="store_true", help="one line per request on stderr")
     args = parser.parse_args(argv)
-    fake = FakeMerritt(args.user, args.password, collection=args.collection,
-                       profiles=args.profile or [f"{args.collection}_content"], port=args.port,
-                       visible_after=args.visible_after, fetch_timeout=args.fetch_timeout, verbose=args.verbose)
+    try:
+        fake = FakeMerritt(args.user, args.password, collection=args.collection,
+                           profiles=args.profile or [f"{args.collection}_content"], port=args.port,
+                           visible_after=args.visible_after, fetch_timeout=args.fetch_timeout,
+                           verbose=args.verbose)
+    except OSError as exc:  # e.g. the port is taken
+        parser.exit(2, f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}\n")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

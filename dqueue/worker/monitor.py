@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -48,16 +49,21 @@ class Monitor(threading.Thread):
 
     def run(self) -> None:
         while not self._done.wait(TICK):
-            now = time.monotonic()
-            w = self.worker
-            w.orphaned()  # while a job runs, the main thread does not look
-            if now >= self._next_heartbeat:
-                ok = self._heartbeat()
-                self._next_heartbeat = now + (w.settings.heartbeat_interval if ok else RETRY_HEARTBEAT)
-            if now >= self._next_reap:
-                self._reap()
-                self._next_reap = now + w.settings.heartbeat_interval * random.uniform(0.8, 1.2)
-            self._watch(now)
+            try:
+                self._tick(time.monotonic())
+            except Exception:  # noqa: BLE001 - the watchdog must outlive any one bad tick
+                log.error("monitor.error process=%r\n%s", self.worker.name, traceback.format_exc())
+
+    def _tick(self, now: float) -> None:
+        w = self.worker
+        w.orphaned()  # while a job runs, the main thread does not look
+        if now >= self._next_heartbeat:
+            ok = self._heartbeat()
+            self._next_heartbeat = now + (w.settings.heartbeat_interval if ok else RETRY_HEARTBEAT)
+        if now >= self._next_reap:
+            self._next_reap = now + w.settings.heartbeat_interval * random.uniform(0.8, 1.2)
+            self._reap()
+        self._watch(now)
 
     def _heartbeat(self) -> bool:
         w = self.worker

@@ -227,3 +227,13 @@ def test_injected_401_reset_and_slow(fake: FakeMerritt) -> None:
     assert ("GET", "/api/cdl_dryad/local_id_search", 0) in fake.requests
     with pytest.raises(ValueError, match="unknown fault"):
         fake.inject("418")
+
+
+def test_a_reset_deposit_raises_and_queues_nothing(fake: FakeMerritt, staging: Any) -> None:
+    fake.inject("reset", method="POST", path="^/object/", times=1)
+    manifest = build([stage(staging, "a.csv", b"1")])
+    with pytest.raises(requests.ConnectionError):
+        deposit(fake, manifest)
+    assert fake.deposits == [] and ("POST", "/object/update", 0) in fake.requests
+    assert deposit(fake, manifest).status_code == 200
+    assert fake.wait_idle() and fake.versions(DOI) == [1]

@@ -20,20 +20,32 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
-import math
 import os
 import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, cast
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from . import doorbell
+from .config_sections import _SECTION_FIELDS, _SECTION_RULES, _SECTIONS, register_sections, section, sections  # noqa: F401
+from .config_values import (  # noqa: F401  (part of config's interface)
+    COUNT,
+    COUNT_OR_OFF,
+    INT_MAX,
+    POLL,
+    POSITIVE,
+    TEN_YEARS,
+    ZERO_OK,
+    Limit,
+    parse_text,
+    typed,
+)
 
 DEFAULT_SQLITE_PATH = Path("var") / "dqueue.sqlite3"
 BACKENDS = ("sqlite", "mysql", "mariadb")
@@ -141,7 +153,7 @@ class Settings:
         # Only reached when normal lookup fails: a section (settings.merritt) or one of its flat names.
         if name.startswith("_") or name in ("extra", "sources"):
             raise AttributeError(name)
-        _register_sections()
+        register_sections()
         if name in _SECTIONS:
             return self.section(name)
         if name in _SECTION_FIELDS:
@@ -150,7 +162,7 @@ class Settings:
 
     def section(self, name: str) -> Any:
         """The typed settings object of system ``name`` (``[name]`` in the config file)."""
-        _register_sections()
+        register_sections()
         spec = _SECTIONS.get(name)
         if spec is None:
             raise ConfigError(f"no settings section {name!r} (registered: {', '.join(sorted(_SECTIONS))})")
@@ -173,7 +185,7 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         """A copy with the given non-None values applied and validated; their source is the
         command-line option of the same name (what the CLI overrides)."""
-        _register_sections()
+        register_sections()
         clean = {k: v for k, v in changes.items() if v is not None}
         unknown = set(clean) - set(_FIELDS) - set(_SECTION_FIELDS)
         if unknown:
@@ -193,96 +205,14 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 def secret_values(settings: Settings) -> list[str]:
     """The values of every setting marked SECRET that is set, sections' included."""
-    _register_sections()
+    register_sections()
     fields = list(_FIELDS.values()) + list(_SECTION_FIELDS.values())
     names = list(_FIELDS) + list(_SECTION_FIELDS)
     return [str(getattr(settings, name)) for name, f in zip(names, fields, strict=True)
             if f.metadata.get("secret") and getattr(settings, name)]
 
 
-# --- Sections: one typed settings object per external system, registered by its capability ------
-
-@dataclass(frozen=True)
-class SectionSpec:
-    name: str
-    cls: type
-    builtin: bool  # its fields are Settings fields (zenodo), not kept in Settings.extra
-
-
-_SECTIONS: dict[str, SectionSpec] = {}
-_SECTION_FIELDS: dict[str, dataclasses.Field[Any]] = {}  # flat name -> field, for non-builtin sections
-_SECTION_RULES: dict[str, dict[str, Any]] = {}  # flat name -> its field's metadata (limit, choices…)
-_registered = False
-
-
-def section(name: str) -> Any:
-    """Class decorator: register a frozen dataclass as the settings section ``[name]``.
-
-    A field's type is one of str, int, float, bool; its metadata may carry ``secret`` (SECRET),
-    ``limit`` (a Limit: required for numbers), ``choices``, ``non_empty`` and ``url`` (http(s)).
-    """
-    def register(cls: type) -> type:
-        fields = dataclasses.fields(cls)
-        flat = {f"{name}_{f.name}": f for f in fields}
-        builtin = set(flat) <= set(_FIELDS)
-        if not builtin and set(flat) & set(_FIELDS):
-            raise ValueError(f"section {name!r} mixes Settings fields and its own")
-        for key, f in flat.items():
-            if str(f.type) in ("int", "float") and "limit" not in f.metadata and key not in LIMITS:
-                raise ValueError(f"setting {key!r} has no limit")
-            _SECTION_RULES[key] = dict(f.metadata)
-            if not builtin:
-                _SECTION_FIELDS[key] = f
-        _SECTIONS[name] = SectionSpec(name, cls, builtin)
-        return cls
-    return register
-
-
-def sections() -> dict[str, SectionSpec]:
-    _register_sections()
-    return dict(_SECTIONS)
-
-
-def _register_sections() -> None:
-    """Import the capabilities' settings modules once (they register their sections)."""
-    global _registered
-    if not _registered:
-        _registered = True
-        from . import capabilities
-        capabilities.load_settings()
-
-
 # --- The range of every numeric setting ----------------------------------------------------------
-
-TEN_YEARS = 10 * 365 * 86400.0  # any longer wait overflows sleep() or a datetime: a typo, not a plan
-INT_MAX = 2 ** 31 - 1  # the INT columns these are compared with
-
-
-@dataclass(frozen=True)
-class Limit:
-    """A finite number above ``low`` (or equal to it if ``inclusive``), at most ``high``: NaN and
-    the infinities are never admitted (NaN compares false with everything, so it slips past ``<=``)."""
-    low: float
-    inclusive: bool = False
-    high: float = TEN_YEARS
-    least: float | None = None  # the smallest value admitted above an exclusive ``low``
-
-    def admits(self, value: float) -> bool:
-        above = value >= self.low if self.inclusive else value > self.low
-        enough = self.least is None or value >= self.least
-        return math.isfinite(value) and above and enough and value <= self.high
-
-    def __str__(self) -> str:
-        high = int(self.high) if self.high == int(self.high) else self.high
-        least = "" if self.least is None else f" (at least {self.least:g})"
-        return f"{'>=' if self.inclusive else '>'} {self.low:g}{least} and <= {high}"
-
-
-POSITIVE = Limit(0)  # a duration that must pass: zero would spin
-POLL = Limit(0, least=0.001)  # a period of queries: below 1 ms it is a busy loop on the database
-ZERO_OK = Limit(0, inclusive=True)  # zero means "no wait" or "off"
-COUNT = Limit(1, inclusive=True, high=INT_MAX)
-COUNT_OR_OFF = Limit(0, inclusive=True, high=INT_MAX)
 
 LIMITS: dict[str, Limit] = {
     "sleep_delay": POLL,
@@ -314,49 +244,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")  # absolute, dotted
 NON_EMPTY = ("hostname", "pid_dir", "log_dir", "flag_dir", "zenodo_url")
-
-
-# --- Types: what a value may be, given as text (environment) or typed (TOML, Python) -----------
-
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-def parse_text(kind: str, text: str) -> Any:
-    """A value given as text (an environment variable) as the setting's type; ValueError if not."""
-    if kind == "tuple[str, ...]":
-        return tuple(v.strip() for v in text.split(",") if v.strip())
-    if kind == "bool":
-        word = text.strip().lower()
-        if word not in _TRUE + _FALSE:
-            raise ValueError(f"not a boolean (use one of {', '.join(_TRUE + _FALSE)})")
-        return word in _TRUE
-    if kind == "int":
-        try:
-            return int(text.strip())  # "2.7" is refused, not truncated
-        except ValueError:
-            raise ValueError("not an integer") from None
-    if kind == "float":
-        return float(text.strip())  # nan and inf parse here and are refused by LIMITS
-    return text
-
-
-def typed(kind: str, value: Any) -> Any:
-    """A typed value (TOML, Python) if it has the setting's type; ints are floats too."""
-    if kind == "tuple[str, ...]":
-        if isinstance(value, str):
-            return parse_text(kind, value)
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise ValueError("must be a list of strings or a comma-separated string")
-    wanted, what = _TYPES[kind]
-    if isinstance(value, bool) and kind != "bool" or not isinstance(value, wanted):
-        raise ValueError(f"must be {what}, not {type(value).__name__}")
-    return float(cast(float, value)) if kind == "float" else value
-
-
-_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "bool": ((bool,), "true or false"), "int": ((int,), "an integer"),
-    "float": ((int, float), "a number"), "str": ((str,), "a string")}
 
 
 # --- Validation -----------------------------------------------------------------------------------
@@ -400,7 +287,7 @@ def _validate(s: Settings) -> None:
 
 def _validate_sections(s: Settings) -> None:
     """The sections' own fields (Settings.extra), by the same rules, each from its metadata."""
-    _register_sections()
+    register_sections()
     unknown = set(s.extra) - set(_SECTION_FIELDS)
     if unknown:
         raise ConfigError(f"unknown setting(s) {sorted(unknown)}")
@@ -486,7 +373,7 @@ def load(config_file: str | None = None, environ: Mapping[str, str] | None = Non
          **overrides: Any) -> Settings:
     """Read the settings: defaults, then the config file, then DQUEUE_* variables, then overrides
     (the command-line options; None means not given)."""
-    _register_sections()
+    register_sections()
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}

@@ -18,6 +18,7 @@ from ..stash.resources import FileRow, Resource
 from . import metadata
 from . import store as zenodo_copies
 from .http import ZenodoClient, ZenodoRejected
+from .schema import CopyState
 from .store import Copy
 
 MAX_BYTES = 50_000_000_000  # Zenodo copies above 50 GB were never reliable (dryad.md 1.5)
@@ -135,7 +136,7 @@ class Copier:
 
     def _publish_copy(self) -> str | None:
         staged = next((c for c in zenodo_copies.find(self.engine, resource_id=self.resource.id)
-                       if c.copy_type == self.kind and c.state == "finished"), None)
+                       if c.copy_type == self.kind and c.state == CopyState.FINISHED), None)
         if staged is None or staged.deposition_id is None:
             raise CopyFailed(f"resource {self.resource.id} has no finished {self.kind} copy to publish")
         dep = self._editable(self.client.get_deposition(staged.deposition_id))

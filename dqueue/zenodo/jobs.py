@@ -29,6 +29,7 @@ from ..store.queue import NewJob
 from . import store as zenodo_copies
 from .copier import Copier, CopyRefused
 from .http import ZenodoClient, ZenodoRateLimited
+from .schema import CopyState
 
 log = logging.getLogger("dqueue.zenodo")
 JOB = "zenodo.copy"
@@ -182,7 +183,7 @@ def restart_deferred(engine: Engine) -> str:
 
 @flags.on_status("zenodo")
 def status(engine: Engine) -> dict[str, object]:
-    running = zenodo_copies.find(engine, state="replicating", limit=100)
+    running = zenodo_copies.find(engine, state=CopyState.REPLICATING, limit=100)
     return {"copies": zenodo_copies.counts(engine),
             "replicating": [{"id": c.id, "copy_type": c.copy_type, "resource_id": c.resource_id,
                              "version": c.version, "retries": c.retries, "job_id": c.job_id,

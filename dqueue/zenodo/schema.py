@@ -3,13 +3,26 @@
 run it at once."""
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import BigInteger, Column, Enum, Index, Integer, String, Table, Text, UniqueConstraint
 
 from ..stash.schema import TABLE_ARGS
 from ..store.schema import Id, MediumText, Timestamp, metadata
 
 COPY_TYPES = ("data", "software", "software_publish", "supp", "supp_publish")
-COPY_STATES = ("enqueued", "replicating", "finished", "error", "deferred")
+
+
+class CopyState(StrEnum):
+    """A copy's ``state``, Dryad's values (a typo fails at import, not mid-job)."""
+    ENQUEUED = "enqueued"
+    REPLICATING = "replicating"
+    FINISHED = "finished"
+    ERROR = "error"
+    DEFERRED = "deferred"
+
+
+COPY_STATES = tuple(state.value for state in CopyState)
 
 zenodo_copies = Table(
     "stash_engine_zenodo_copies", metadata,

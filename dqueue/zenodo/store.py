@@ -30,6 +30,7 @@ from ..stash.schema import resources as res
 from ..store import owned, queue
 from ..store.queue import NewJob, retry_on_deadlock, transaction
 from ..store.schema import utcnow
+from .schema import CopyState
 from .schema import zenodo_copies as zc
 
 LOG_LIMIT = 12 * 1024 * 1024  # error_info is a MEDIUMTEXT (16 MiB): cut the middle before that
@@ -136,7 +137,7 @@ def send(engine: Engine, resource_id: int, copy_type: str, job_for: JobFor) -> S
                 raise LookupError(f"no resource {resource_id}")
             copy_id = int(conn.execute(insert(zc).values(
                 identifier_id=identifier_id, resource_id=resource_id, copy_type=copy_type,
-                state="enqueued", retries=0, created_at=utcnow(), updated_at=utcnow()),
+                state=CopyState.ENQUEUED, retries=0, created_at=utcnow(), updated_at=utcnow()),
             ).inserted_primary_key[0])  # type: ignore[index]
             owned.attach(conn, zc, copy_id, job_for(copy_id, copy_type))
             return Sent(_copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one()), True)
@@ -155,12 +156,12 @@ def enqueue_deferred(engine: Engine, job_for: JobFor) -> list[Copy]:
     """
     order = (zc.c.identifier_id, res.c.version, zc.c.copy_type.like("%_publish"), zc.c.id)
     with transaction(engine) as conn:
-        waiting = [_copy(r) for r in conn.execute(_SELECT.where(zc.c.state == "deferred").order_by(*order))]
+        waiting = [_copy(r) for r in conn.execute(_SELECT.where(zc.c.state == CopyState.DEFERRED).order_by(*order))]
     sent = []
     for copy in waiting:
         with transaction(engine) as conn:
-            taken = conn.execute(update(zc).where(zc.c.id == copy.id, zc.c.state == "deferred")
-                                 .values(state="enqueued", note=None, updated_at=utcnow())).rowcount
+            taken = conn.execute(update(zc).where(zc.c.id == copy.id, zc.c.state == CopyState.DEFERRED)
+                                 .values(state=CopyState.ENQUEUED, note=None, updated_at=utcnow())).rowcount
             if taken != 1:
                 continue
             owned.attach(conn, zc, copy.id, job_for(copy.id, copy.copy_type))
@@ -194,16 +195,16 @@ def _begin(engine: Engine, copy_id: int, job_id: int, defer: bool, max_retries: 
         # The identifier row is the dataset's mutex: always taken before any copy row.
         conn.execute(select(ids.c.id).where(ids.c.id == identifier_id).with_for_update())
         me = _copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one())
-        if me.state == "finished":
+        if me.state == CopyState.FINISHED:
             return Decision(Verdict.DONE, me)
         if owned.owner(conn, zc, me.id, job_id) is not None:
             return Decision(Verdict.DUPLICATE, me, f"copy {me.id} belongs to job {me.job_id}")
-        if me.state == "deferred":
+        if me.state == CopyState.DEFERRED:
             return Decision(Verdict.PARKED, me, "the copy is deferred: 'long_jobs restart' sends it")
-        if me.state == "error" and me.retries >= max_retries:
+        if me.state == CopyState.ERROR and me.retries >= max_retries:
             return Decision(Verdict.STOPPED, me, f"retries {me.retries} >= {max_retries}: out of automatic retry")
         if defer:
-            _set(conn, me.id, state="deferred", job_id=None,
+            _set(conn, me.id, state=CopyState.DEFERRED, job_id=None,
                  note="deferred: defer_jobs.txt was set when its turn came")
             return Decision(Verdict.DEFERRED, me)
         blocker = _blocker(conn, me)
@@ -213,9 +214,9 @@ def _begin(engine: Engine, copy_id: int, job_id: int, defer: bool, max_retries: 
                 _set(conn, me.id, note=waiting, job_id=job_id)
             return Decision(Verdict.WAIT, me, waiting)
         # Whatever the note said (waiting, an earlier start's error, deferred) is over now.
-        _set(conn, me.id, state="replicating", retries=zc.c.retries + 1, job_id=job_id, note=None)
+        _set(conn, me.id, state=CopyState.REPLICATING, retries=zc.c.retries + 1, job_id=job_id, note=None)
         started = _copy(conn.execute(_SELECT.where(zc.c.id == copy_id)).one())
-        return Decision(Verdict.RUN, started, resumed=me.state == "replicating" and me.job_id == job_id)
+        return Decision(Verdict.RUN, started, resumed=me.state == CopyState.REPLICATING and me.job_id == job_id)
 
 
 def _blocker(conn: Connection, me: Copy) -> str:
@@ -225,13 +226,13 @@ def _blocker(conn: Connection, me: Copy) -> str:
     for other in sorted(chain, key=lambda c: c.order):
         if other.id == me.id:
             continue
-        if other.order < me.order and other.state != "finished":
+        if other.order < me.order and other.state != CopyState.FINISHED:
             return (f"copy {other.id} ({other.copy_type} of version {other.version}, "
                     f"resource {other.resource_id}) to finish; it is {other.state}")
-        if other.state == "replicating":
+        if other.state == CopyState.REPLICATING:
             return f"copy {other.id} ({other.copy_type} of version {other.version}) which is replicating"
     base = base_type(me.copy_type)
-    finished = {c.resource_id for c in chain if c.copy_type == base and c.state == "finished"}
+    finished = {c.resource_id for c in chain if c.copy_type == base and c.state == CopyState.FINISHED}
     for resource_id, version, kinds in resources.versions(conn, me.identifier_id):
         if version < me.version and base in kinds and resource_id not in finished:
             return (f"version {version} (resource {resource_id}): it has {base} files and no {base} "
@@ -298,14 +299,14 @@ def _finish(engine: Engine, copy_id: int, job_id: int, note: str | None) -> None
         me = conn.execute(_SELECT.where(zc.c.id == copy_id, zc.c.job_id == job_id)).first()
         if me is None:
             raise CopyLost(f"copy {copy_id} is no longer owned by job {job_id}")
-        _set(conn, copy_id, state="finished", note=note)
+        _set(conn, copy_id, state=CopyState.FINISHED, note=note)
         _wake_next(conn, _copy(me))
 
 
 def _wake_next(conn: Connection, me: Copy) -> None:
     chain = [_copy(r) for r in conn.execute(
         _SELECT.where(zc.c.identifier_id == me.identifier_id, zc.c.copy_type.in_(family(me.copy_type)),
-                      zc.c.state.in_(("enqueued", "error")), zc.c.job_id.is_not(None)))]
+                      zc.c.state.in_((CopyState.ENQUEUED, CopyState.ERROR)), zc.c.job_id.is_not(None)))]
     later = sorted((c for c in chain if c.order > me.order), key=lambda c: c.order)
     for other in later:
         if _waits_for(other.note, me):
@@ -323,12 +324,12 @@ def _waits_for(note: str | None, me: Copy) -> bool:
 
 def fail(engine: Engine, copy_id: int, job_id: int, note: str | None = None) -> bool:
     """Mark the running copy ``error``; False if it is no longer this job's."""
-    return owned.update_owned(engine, zc, copy_id, job_id, state="error", note=_note(note))
+    return owned.update_owned(engine, zc, copy_id, job_id, state=CopyState.ERROR, note=_note(note))
 
 
 def requeue(engine: Engine, copy_id: int, job_id: int, note: str) -> bool:
     """Put a running copy back to ``enqueued`` (its job waits, e.g. for Zenodo's rate limit)."""
-    return owned.update_owned(engine, zc, copy_id, job_id, state="enqueued", note=_note(note))
+    return owned.update_owned(engine, zc, copy_id, job_id, state=CopyState.ENQUEUED, note=_note(note))
 
 
 def repoint(engine: Engine, copy_ids: Iterable[int], deposition_id: int | None,
@@ -346,7 +347,7 @@ def counts(bind: queue.Bind) -> dict[str, int]:
     with transaction(bind) as conn:
         rows = conn.execute(select(zc.c.state, func.count()).group_by(zc.c.state)).all()
     found = {state: int(n) for state, n in rows}
-    return {state: found.get(state, 0) for state in ("enqueued", "replicating", "finished", "error", "deferred")}
+    return {state.value: found.get(state.value, 0) for state in CopyState}
 
 
 def previous(bind: queue.Bind, me: Copy, not_on: int | None = None) -> Copy | None:
@@ -355,7 +356,7 @@ def previous(bind: queue.Bind, me: Copy, not_on: int | None = None) -> Copy | No
     with transaction(bind) as conn:
         chain = [_copy(r) for r in conn.execute(
             _SELECT.where(zc.c.identifier_id == me.identifier_id, zc.c.copy_type.in_(family(me.copy_type)),
-                          zc.c.state == "finished", zc.c.deposition_id.is_not(None)))]
+                          zc.c.state == CopyState.FINISHED, zc.c.deposition_id.is_not(None)))]
     earlier = [c for c in chain if c.order < me.order and c.deposition_id != not_on]
     return max(earlier, key=lambda c: c.order) if earlier else None
 

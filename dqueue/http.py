@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -32,6 +32,9 @@ from requests.auth import AuthBase, HTTPBasicAuth
 
 from .backoff import Backoff
 from .masking import mask
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 T = TypeVar("T")
 LOG_BODY = 2000  # characters of a response body kept in a log line or an error
@@ -138,7 +141,7 @@ def make_session(auth: AuthBase | None, headers: Mapping[str, str] | None = None
 class Pacer:
     """Spaces requests to service ``name`` at least ``interval`` seconds apart across every worker
     and host, by the ``dqueue_pacing`` row of that name (see store/pacing.py)."""
-    engine: Any  # sqlalchemy Engine
+    engine: Engine
     name: str
     interval: float
     sleep: Callable[[float], None] = time.sleep
@@ -201,10 +204,14 @@ class HttpClient:
 
     def once(self, method: str, url: str, *, data: Any = None, files: Any = None,
              headers: Mapping[str, str] | None = None, ok_404: bool = False, json_answer: bool = True) -> Any:
-        """One try: pace, send, log, classify.  Raises this client's error classes."""
+        """One try: pace, send, log, classify.  Raises this client's error classes.  Returns the
+        parsed JSON answer; with ``json_answer=False`` a 2xx body that is not JSON comes back as
+        text (masked, cut to LOG_BODY characters) instead of being retried as a proxy's page."""
         if self.pace is not None:
             self.pace()
-        size = f" ({len(data)} bytes)" if data is not None and hasattr(data, "__len__") else ""
+        # bytes or a streamed body that knows its length; form fields (a dict) are not a size
+        sized = data is not None and hasattr(data, "__len__") and not isinstance(data, (dict, list, tuple, str))
+        size = f" ({len(data)} bytes)" if sized else ""
         self.write_log(f"→ {method} {url}{size}")
         start = time.monotonic()
         try:

@@ -24,13 +24,14 @@ class Server:
     def __init__(self) -> None:
         self.script: list[tuple[int, dict[str, str], str]] = []
         self.seen: list[tuple[str, str, str | None]] = []  # method, path, Authorization
+        self.bodies: list[tuple[str, bytes]] = []  # Content-Type, body
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 server.seen.append((self.command, self.path, self.headers.get("Authorization")))
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                server.bodies.append((self.headers.get("Content-Type", ""), self.rfile.read(length)))
                 status, headers, body = server.script.pop(0) if server.script else (200, {}, "{}")
                 data = body.encode()
                 self.send_response(status)
@@ -123,3 +124,15 @@ def test_pacer_spaces_a_named_service_through_the_database(engine: Engine) -> No
     pacer()
     pacer()
     assert len(sleeps) == 1 and 0.3 <= sleeps[0] <= 0.5
+
+
+def test_a_multipart_form_goes_through_the_same_path_and_a_non_json_answer_can_be_asked_for(
+        server: Server) -> None:
+    h = Harness(server)
+    server.script = [(200, {"Content-Type": "text/plain"}, "accepted")]
+    answer = h.client.once("POST", server.url + "/object/update", data={"profile": "cdl_dryad_content"},
+                           files={"file": ("manifest.checkm", b"#%checkm_0.7\n#%eof\n")}, json_answer=False)
+    assert answer == "accepted"
+    content_type, body = server.bodies[-1]
+    assert content_type.startswith("multipart/form-data") and b"cdl_dryad_content" in body and b"#%checkm_0.7" in body
+    assert any(line.endswith(f"POST {server.url}/object/update") for line in h.lines)  # no byte count for a form

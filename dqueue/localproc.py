@@ -51,15 +51,28 @@ def start_token(pid: int) -> str | None:
     return f"{host[0]}/{host[1]}/{ticks}"
 
 
-def judge(pid: int, token: str | None) -> Verdict:
-    """Whether the process registered on this host as ``pid`` with ``token`` still runs."""
+def uptime() -> float | None:
+    """Seconds since this host booted, or None off Linux."""
+    try:
+        return float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def judge(pid: int, token: str | None, before_boot: bool) -> Verdict:
+    """Whether the process registered on this host as ``pid`` with ``token`` still runs.
+
+    ``before_boot``: its last heartbeat is older than this host's boot.  Another boot id alone
+    does not prove a reboot: a second machine misconfigured with the same hostname has another
+    boot id too, and its live processes heartbeat after our boot; those are judged by heartbeat.
+    """
     host = _host()
     parts = (token or "").split("/")
     if host is None or len(parts) != 3:
         return Verdict.UNKNOWN
     boot, namespace, _ = parts
     if boot != host[0]:
-        return Verdict.DEAD  # registered before this host last booted
+        return Verdict.DEAD if before_boot else Verdict.UNKNOWN
     if namespace != host[1]:
         return Verdict.UNKNOWN  # another container on this machine: its pids are not ours
     return Verdict.ALIVE if start_token(pid) == token else Verdict.DEAD

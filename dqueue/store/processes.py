@@ -31,6 +31,7 @@ from .schema import dqueue_processes as procs
 from .schema import utcnow, utcnow_plus
 
 log = logging.getLogger("dqueue.reaper")
+BOOT_SKEW = 5.0  # seconds of clock difference between this host and the database tolerated
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,11 @@ def _reap(engine: Engine, stale_after: float, hostname: str, reaper: Registratio
     cutoff = utcnow_plus(bindparam("neg", -stale_after))
     steady = and_(func.coalesce(procs.c.up_since, procs.c.started_at) <= cutoff,
                   procs.c.last_heartbeat_at >= utcnow_plus(bindparam("gap", -heartbeat_gap)))
+    # Heartbeats older than this host's boot (less a margin for clock skew) were sent before it.
+    booted = utcnow_plus(bindparam("boot", -((localproc.uptime() or 0.0) + BOOT_SKEW)))
     registry = select(procs.c.id, procs.c.name, procs.c.hostname, procs.c.pid, procs.c.process_start,
-                      (procs.c.last_heartbeat_at >= cutoff).label("fresh"), steady.label("steady"))
+                      (procs.c.last_heartbeat_at >= cutoff).label("fresh"), steady.label("steady"),
+                      (procs.c.last_heartbeat_at < booted).label("before_boot"))
 
     def run() -> ReapResult:
         with engine.begin() as conn:
@@ -153,7 +157,8 @@ def _reap(engine: Engine, stale_after: float, hostname: str, reaper: Registratio
             by_heartbeat = reaper is not None and any(r.id == reaper.id and r.steady for r in regs)
             dead_here, stale = [], []
             for r in regs:
-                verdict = localproc.judge(r.pid, r.process_start) if r.hostname == hostname \
+                verdict = localproc.judge(r.pid, r.process_start, bool(r.before_boot)) \
+                    if r.hostname == hostname \
                     else Verdict.UNKNOWN
                 if verdict is Verdict.DEAD:
                     dead_here.append(r.name)

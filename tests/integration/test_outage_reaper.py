@@ -78,12 +78,29 @@ def test_a_dead_process_on_this_host_is_reaped_at_once(engine: Engine, how: str)
                    "pid recycled": (os.getpid(), token.rsplit("/", 1)[0] + "/1"),
                    "host rebooted": (os.getpid(), "another-boot/" + token.split("/", 1)[1])}[how]
     reg, job = _holding(engine, HERE, pid, stored)
-    _set(engine, reg, last_heartbeat_at=0)  # its heartbeat is fresh: only pid and start time tell
+    # Its heartbeat is fresh (only pid and start time tell), or, after a reboot, as fresh as a
+    # heartbeat sent just before this host booted can be.
+    uptime = localproc.uptime()
+    assert uptime is not None
+    _set(engine, reg, last_heartbeat_at=uptime + 30 if how == "host rebooted" else 0)
     result = processes.reap_host(engine, HERE)  # as a supervisor starting on this host does
     assert result.released == [job] and result.processes == [reg.name]
     row = job_rows(engine)[job]
     assert row["locked_by"] is None and row["attempts"] == 1  # the attempt it died in counts
     assert processes.list_processes(engine) == []
+
+
+def test_another_machine_with_the_same_hostname_is_judged_by_heartbeat(engine: Engine) -> None:
+    """Another boot id with heartbeats since this host booted is no reboot of ours: a second
+    machine misconfigured with our hostname.  Its live jobs must not be released at once."""
+    token = localproc.start_token(os.getpid())
+    assert token is not None
+    reg, job = _holding(engine, HERE, os.getpid(), "another-boot/" + token.split("/", 1)[1])
+    _set(engine, reg, last_heartbeat_at=0)
+    assert processes.reap_host(engine, HERE).released == []
+    assert job_rows(engine)[job]["locked_by"] == reg.name
+    _set(engine, reg, last_heartbeat_at=3600)
+    assert processes.reap(engine, STALE, HERE, _steady_reaper(engine, HERE), GAP).released == [job]
 
 
 def test_another_pid_namespace_is_judged_by_heartbeat(engine: Engine) -> None:

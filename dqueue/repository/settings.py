@@ -8,6 +8,7 @@
     password = "…"                    # or DQUEUE_MERRITT_PASSWORD; masked everywhere
     submitter = "Dryad"
     public_base_url = "https://dryad.example.org/staging"   # where Merritt fetches local files
+    staging_dir = "/srv/dryad/staging"  # the folder public_base_url serves (default var/merritt-staging)
 
 Every field can also be given flat (``merritt_password = …``) or as ``DQUEUE_MERRITT_<FIELD>``.
 An empty base_url means no repository is configured: a deposit job refuses with that reason.
@@ -30,6 +31,7 @@ class MerrittSettings:
     password: str = field(default="", repr=False, metadata=SECRET)
     submitter: str = ""
     public_base_url: str = field(default="", metadata={"url": True})
+    staging_dir: str = "var/merritt-staging"  # served at public_base_url; one folder per resource
     check_interval: float = field(default=30.0, metadata={"limit": POSITIVE})  # between completion checks
     check_limit: float = field(default=86400.0, metadata={"limit": POSITIVE})  # then errored
     connect_timeout: float = field(default=30.0, metadata={"limit": POSITIVE})

@@ -17,6 +17,7 @@ MODULES: tuple[str, ...] = (
     "dqueue.zenodo.schema",
     "dqueue.zenodo.jobs",
     "dqueue.repository.hold",
+    "dqueue.repository.schema",
 )
 # Their settings sections (config.section), imported when settings are first read or checked:
 # light modules, so that reading a config file does not import every client.

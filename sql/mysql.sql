@@ -137,3 +137,36 @@ ALTER TABLE dqueue_processes ADD COLUMN up_since DATETIME(6);
 
 UPDATE dqueue_alembic_version SET version_num='0004' WHERE dqueue_alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE stash_engine_repo_queue_states (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    state ENUM('rejected_shutting_down','enqueued','processing','provisional_complete','completed','errored') DEFAULT 'enqueued', 
+    hostname VARCHAR(191), 
+    job_id BIGINT, 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE INDEX repo_queue_states_resource ON stash_engine_repo_queue_states (resource_id);
+
+CREATE INDEX repo_queue_states_state ON stash_engine_repo_queue_states (state);
+
+CREATE TABLE stash_engine_submission_logs (
+    id BIGINT NOT NULL AUTO_INCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    archive_submission_request MEDIUMTEXT, 
+    archive_response MEDIUMTEXT, 
+    created_at DATETIME(6) NOT NULL, 
+    updated_at DATETIME(6) NOT NULL, 
+    PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4;
+
+CREATE INDEX submission_logs_resource ON stash_engine_submission_logs (resource_id);
+
+ALTER TABLE stash_engine_resources ADD COLUMN download_uri VARCHAR(1000);
+
+UPDATE dqueue_alembic_version SET version_num='0005' WHERE dqueue_alembic_version.version_num = '0004';
+

@@ -135,3 +135,35 @@ ALTER TABLE dqueue_processes ADD COLUMN up_since DATETIME;
 
 UPDATE dqueue_alembic_version SET version_num='0004' WHERE dqueue_alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005
+
+CREATE TABLE stash_engine_repo_queue_states (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    state VARCHAR(22) DEFAULT 'enqueued', 
+    hostname VARCHAR(191), 
+    job_id BIGINT, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL, 
+    CONSTRAINT repo_state CHECK (state IN ('rejected_shutting_down', 'enqueued', 'processing', 'provisional_complete', 'completed', 'errored'))
+);
+
+CREATE INDEX repo_queue_states_resource ON stash_engine_repo_queue_states (resource_id);
+
+CREATE INDEX repo_queue_states_state ON stash_engine_repo_queue_states (state);
+
+CREATE TABLE stash_engine_submission_logs (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    resource_id BIGINT NOT NULL, 
+    archive_submission_request TEXT, 
+    archive_response TEXT, 
+    created_at DATETIME NOT NULL, 
+    updated_at DATETIME NOT NULL
+);
+
+CREATE INDEX submission_logs_resource ON stash_engine_submission_logs (resource_id);
+
+ALTER TABLE stash_engine_resources ADD COLUMN download_uri VARCHAR(1000);
+
+UPDATE dqueue_alembic_version SET version_num='0005' WHERE dqueue_alembic_version.version_num = '0004';
+

@@ -45,6 +45,9 @@ resources = Table(
     Column("version", Integer, nullable=False),  # 1, 2, … within the dataset: the copy order
     Column("title", Text, nullable=False),
     Column("metadata", MediumText, nullable=False),  # the manifest's descriptive fields, JSON
+    # Where Merritt serves the deposited version, {base}/d/<url-encoded ark> (Dryad's column);
+    # written by the repository capability, which reads the ARK of a new version's update from it.
+    Column("download_uri", String(1000), nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
     UniqueConstraint("identifier_id", "version", name="resources_identifier_version"),

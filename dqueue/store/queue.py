@@ -225,6 +225,11 @@ def exists(conn: Connection, job_id: int) -> bool:
     return conn.execute(select(dj.c.id).where(dj.c.id == job_id)).first() is not None
 
 
+def pending(conn: Connection, job_id: int) -> bool:
+    """Whether a job is still to run or running (in the table and not failed for good)."""
+    return conn.execute(select(dj.c.id).where(dj.c.id == job_id, dj.c.failed_at.is_(None))).first() is not None
+
+
 def run_now(conn: Connection, job_id: int) -> bool:
     """Make a waiting job due now (it was waiting for something that just happened)."""
     return conn.execute(update(dj).where(dj.c.id == job_id, dj.c.locked_at.is_(None),

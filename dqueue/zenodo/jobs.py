@@ -79,11 +79,10 @@ def _client(settings: Any, engine: Engine, copy_id: int) -> ZenodoClient:
             text = text[:LOG_ENTRY_MAX] + f" [... {len(text) - LOG_ENTRY_MAX} characters cut]"
         zenodo_copies.append_log(engine, copy_id, text + "\n")
 
-    return ZenodoClient(settings.zenodo_url, settings.zenodo_token,
-                        timeout=(30.0, settings.zenodo_timeout), attempts=settings.zenodo_http_attempts,
-                        backoff=settings.zenodo_http_backoff,
-                        pace=http.Pacer(engine, "zenodo", settings.zenodo_request_interval)
-                        if settings.zenodo_request_interval > 0 else None, log=record)
+    z = settings.zenodo  # the [zenodo] section (zenodo/settings.py)
+    return ZenodoClient(z.url, z.token, timeout=z.timeouts, attempts=z.http_attempts, backoff=z.http_backoff,
+                        pace=http.Pacer(engine, "zenodo", z.request_interval) if z.request_interval > 0 else None,
+                        log=record)
 
 
 def restart_policy(settings: Any) -> Backoff:

@@ -291,9 +291,12 @@ class HttpClient:
                 self.sleep(delay)
 
     def write_log(self, line: str) -> None:
+        """Hand the log writer one record: timestamped, masked, on one line (a body's line breaks
+        are shown as \\n, so a record can be grepped and a stored log split by line)."""
         if self.log is not None:
             now = datetime.now(timezone.utc)
-            self.log(f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z {self.mask(line)}")
+            flat = self.mask(line).replace("\r", "\\r").replace("\n", "\\n")
+            self.log(f"{now:%Y-%m-%dT%H:%M:%S}.{now.microsecond // 1000:03d}Z {flat}")
 
     def _label(self, exc: Exception) -> str:
         if isinstance(exc, Transient):

@@ -109,13 +109,14 @@ def test_timeouts_and_refused_connections_are_transient(server: Server) -> None:
 
 def test_basic_auth_reaches_its_origin_and_the_log_writer_sees_it_masked(server: Server) -> None:
     h = Harness(server)
-    server.script = [(401, {}, f"wrong password {SECRET}")]
+    server.script = [(401, {}, f"wrong password\n{SECRET}\r\n")]
     with pytest.raises(http.Rejected, match="401") as err:
         h.client.call("GET", server.url + "/private")
     expected = "Basic " + base64.b64encode(f"dryad:{SECRET}".encode()).decode()
     assert server.seen[-1][2] == expected
     assert SECRET not in str(err.value) and h.lines and not [x for x in h.lines if SECRET in x]
-    assert all(line.count("\n") == 0 for line in h.lines)  # one record a line
+    assert all("\n" not in line and "\r" not in line for line in h.lines)  # one record a line
+    assert any(line.endswith("wrong password\\nhidden\\r\\n") for line in h.lines), h.lines
 
 
 def test_pacer_spaces_a_named_service_through_the_database(engine: Engine) -> None:

@@ -211,3 +211,17 @@ def previous_ark(conn: Connection, resource_id: int) -> str | None:
         res.c.identifier_id == this.identifier_id, res.c.version <= this.version, res.c.download_uri.is_not(None))
         .order_by(res.c.version.desc()).limit(1)).scalar()
     return ark_of(uri)
+
+
+# -- the deposit job's clock (appended by the deposit job's author) ---------------------------------
+
+def clock(conn: Connection, plus: float = 0.0) -> dt.datetime:
+    """The database clock (naive UTC), ``plus`` seconds on: a check's ``run_at``, a limit's end."""
+    from ..store.schema import utcnow_plus
+    return conn.execute(select(utcnow_plus(float(plus)))).scalar_one()  # type: ignore[no-any-return]
+
+
+def age(conn: Connection, state_id: int) -> float:
+    """Seconds since a state row was written, by the database clock."""
+    created = conn.execute(select(rqs.c.created_at).where(rqs.c.id == state_id)).scalar_one()
+    return (clock(conn) - created).total_seconds()

@@ -1,0 +1,86 @@
+"""Real worker processes depositing in the fake Merritt: a worker SIGKILLed mid-POST never leads to
+a second deposit, and two hosts sharing one MariaDB database deposit each version once."""
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from dqueue.repository.states import RepoState
+from dqueue.repository.submit import submit
+from dqueue.store import migrate, processes
+from dqueue.store.engine import make_engine
+from dqueue.testing.merritt import FakeMerritt
+from dqueue.testing.static import StaticServer
+from tests.helpers import rows, scalar, wait_until
+from tests.repository_support import PASSWORD, USER, add_version, latest, menv, settings_for, states
+from tests.workers import worker
+
+
+@pytest.fixture
+def merritt() -> Iterator[FakeMerritt]:
+    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=0.2) as f:
+        yield f
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[StaticServer]:
+    (tmp_path / "staging").mkdir()
+    with StaticServer(tmp_path / "staging") as server:
+        yield server
+
+
+def test_sigkill_mid_deposit_sends_once_and_the_version_completes(
+        engine: Engine, db_url: str, merritt: FakeMerritt, web: StaticServer, tmp_path: Path) -> None:
+    env = menv(merritt, web, tmp_path / "staging", tmp_path / "flags", DQUEUE_MERRITT_READ_TIMEOUT="60")
+    rid = add_version(engine, tmp_path / "v1", {"counts.csv": b"a,b\n1,2\n"})
+    submit(engine, rid, settings_for(db_url, env))
+    slow = merritt.inject("slow", method="POST", path="/object/update", delay=4)  # in flight while we kill
+    log = tmp_path / "worker.log"
+    with worker(db_url, log, **env):
+        wait_until(lambda: slow.hits == 1, 20, message="the deposit POST to reach Merritt")
+        assert latest(engine, rid) is RepoState.PROCESSING  # committed before the POST
+        (pid,) = [p["pid"] for p in processes.list_processes(engine) if p["kind"] == "worker"]
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: latest(engine, rid) is RepoState.COMPLETED, 40,
+                   message="the recovered job to check Merritt and complete the version")
+    merritt.wait_idle()
+    assert slow.hits == 1 and len(merritt.deposits) == 1  # exactly one deposit reached Merritt
+    assert states(engine, rid) == ["enqueued", "processing", "completed"]
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 0
+    text = log.read_text()
+    assert "killed by SIGKILL" in text and "repo.recovered" in text
+    assert PASSWORD not in text
+
+
+def test_two_hosts_on_one_mariadb_deposit_each_version_once(
+        mariadb_url: str, merritt: FakeMerritt, web: StaticServer, tmp_path: Path) -> None:
+    engine = make_engine(mariadb_url)
+    migrate.upgrade(engine)
+    try:
+        base = menv(merritt, web, tmp_path / "staging", tmp_path / "flags")
+        hosts = {name: {**base, "DQUEUE_HOSTNAME": name} for name in ("host-a", "host-b")}
+        rids = [add_version(engine, tmp_path / f"d{i}", {"a.csv": f"{i}".encode() * 100},
+                            doi=f"10.5061/dryad.two{i}") for i in range(6)]
+        for rid in rids:  # both hosts accept a submit of every version
+            for env in hosts.values():
+                submit(engine, rid, settings_for(mariadb_url, env))
+        with worker(mariadb_url, tmp_path / "a.log", "-n", "2", **hosts["host-a"]), \
+                worker(mariadb_url, tmp_path / "b.log", "-n", "2", **hosts["host-b"]):
+            for rid in rids[:3]:  # and a duplicate submit while they run
+                submit(engine, rid, settings_for(mariadb_url, hosts["host-b"]))
+            wait_until(lambda: all(latest(engine, r) is RepoState.COMPLETED for r in rids), 60,
+                       message="every version to be completed")
+        merritt.wait_idle()
+        assert sorted(d.local_id or "" for d in merritt.deposits) == sorted(
+            f"doi:10.5061/dryad.two{i}" for i in range(6))  # one deposit per version
+        for rid in rids:
+            assert states(engine, rid) == ["enqueued", "processing", "completed"]
+        hosts_used = {r.hostname for r in rows(engine, "SELECT hostname FROM stash_engine_repo_queue_states")}
+        assert hosts_used <= {"host-a", "host-b"}
+    finally:
+        engine.dispose()

@@ -18,6 +18,7 @@ from ..worker import run_pool
 from ..zenodo import jobs as zenodo_jobs
 from ..zenodo import store as zenodo_copies
 from .common import AppContext
+from .demo_repository import DemoMerritt, show_history, submit_version
 from .main import cli
 
 
@@ -29,13 +30,17 @@ from .main import cli
 @click.option("--zenodo/--no-zenodo", default=True, show_default=True,
               help="Also copy three versions of a sample dataset to a fake Zenodo on 127.0.0.1 "
               "(dqueue.testing.zenodo, shipped with dqueue).")
+@click.option("--merritt/--no-merritt", default=True, show_default=True,
+              help="Also deposit a dataset version in a fake Merritt on 127.0.0.1 (dqueue.testing.merritt), "
+              "with its files served from var/demo/merritt-staging.")
 @click.pass_obj
-def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
+def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -> None:
     """Show dqueue working: create the schema, enqueue jobs, run workers until the queue is empty.
 
     Writes sample files under var/demo/, enqueues one sample.checksum job per file plus a job
     that fails once and is retried with backoff, and sends three versions of a dataset made of
-    those files to a fake Zenodo, newest first; then runs N workers in burst mode.
+    those files to a fake Zenodo, newest first, and submits one version of another dataset to a
+    fake Merritt (deposit, then completion checks); then runs N workers in burst mode.
     """
     before, after = migrate.upgrade(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
@@ -62,6 +67,19 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
                                     zenodo_publish_wait=0.1, zenodo_recheck=0.5)
         copies = _send_dataset(app, folder, files)
         ids += copies
+    repository = None
+    deposited: int | None = None
+    if merritt:
+        try:
+            repository = DemoMerritt(folder)
+        except click.ClickException:
+            if fake is not None:
+                fake[0].terminate()
+                fake[0].wait(10)
+            raise
+        settings = repository.settings(settings)
+        deposited, deposit_job = submit_version(app, settings, folder / "sample-0.bin")
+        ids.append(deposit_job)
     click.echo(f"enqueued {len(ids)} jobs; starting {count} workers in burst mode")
     app.engine.dispose()
     started = time.monotonic()
@@ -75,6 +93,8 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
         if fake is not None:
             fake[0].terminate()
             fake[0].wait(10)
+        if repository is not None:
+            repository.stop()
     waiting, failed = _remaining(app)
     click.echo(f"done in {time.monotonic() - started:.1f}s: {len(ids) - waiting - failed} jobs "
                f"completed, {waiting} waiting, {failed} failed")
@@ -82,6 +102,8 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool) -> None:
         click.echo(f"{ledger}: {ledger.read_text().strip()}")
     if copies:
         _show_copies(app)
+    if deposited is not None:
+        show_history(app, deposited)
     click.echo("next, from the same directory (.venv/bin on your PATH):\n"
                "  dqueue jobs stats\n"
                "  dqueue --import dqueue.samples enqueue sample.sleep --args '{\"seconds\": 2}'\n"

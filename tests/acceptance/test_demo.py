@@ -35,5 +35,9 @@ def test_demo_runs_the_sample_jobs_and_the_zenodo_copies_outside_a_checkout(sqli
     assert "made it on the second try" in out
     for version in (1, 2, 3):
         assert f"version {version} finished, retries 1" in out
+    assert "fake Merritt at http://127.0.0.1:" in out
+    history = out.split("stash_engine_repo_queue_states of resource", 1)[1]
+    assert [line.split()[1] for line in history.splitlines()[1:4]] == ["enqueued", "processing", "completed"]
+    assert "download URI: http://127.0.0.1:" in history and "/d/ark%3A%2F" in history
     assert (tmp_path / "var" / "demo").is_dir()  # it worked in the directory it was started in
     assert "No module named" not in result.stderr

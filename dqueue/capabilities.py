@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "dqueue.zenodo.jobs",
     "dqueue.repository.hold",
     "dqueue.repository.schema",
+    "dqueue.repository.maintenance",
     "dqueue.repository.jobs",
 )
 # Their settings sections (config.section), imported when settings are first read or checked:

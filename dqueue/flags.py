@@ -41,7 +41,22 @@ def markers() -> list[Marker]:
 RestartHook = Callable[[Engine], str]  # re-enqueues parked work; returns a line for the operator
 StatusHook = Callable[[Engine], dict[str, object]]  # a section of 'long_jobs status'
 
+
+
+@dataclass(frozen=True)
+class RestartScope:
+    """Whose parked items 'long_jobs restart' re-enqueues, for a capability whose parked items
+    belong to a host (repository submissions): this host's (``from_host`` = ``hostname``, the
+    default), another host's (``--from-host``) or every host's (``from_host`` None, ``--all-hosts``).
+    Re-enqueued items are recorded under ``hostname``, the host that ran the restart."""
+    hostname: str
+    from_host: str | None
+
+
+ScopedRestartHook = Callable[[Engine, RestartScope], str]
+
 _restart_hooks: dict[str, RestartHook] = {}
+_scoped_restart_hooks: dict[str, ScopedRestartHook] = {}
 _status_hooks: dict[str, StatusHook] = {}
 
 
@@ -90,6 +105,13 @@ def on_restart(name: str) -> Callable[[RestartHook], RestartHook]:
     return register
 
 
+def on_scoped_restart(name: str) -> Callable[[ScopedRestartHook], ScopedRestartHook]:
+    def register(fn: ScopedRestartHook) -> ScopedRestartHook:
+        _scoped_restart_hooks[name] = fn
+        return fn
+    return register
+
+
 def on_status(name: str) -> Callable[[StatusHook], StatusHook]:
     def register(fn: StatusHook) -> StatusHook:
         _status_hooks[name] = fn
@@ -99,6 +121,10 @@ def on_status(name: str) -> Callable[[StatusHook], StatusHook]:
 
 def restart_hooks() -> dict[str, RestartHook]:
     return dict(_restart_hooks)
+
+
+def scoped_restart_hooks() -> dict[str, ScopedRestartHook]:
+    return dict(_scoped_restart_hooks)
 
 
 def status_hooks() -> dict[str, StatusHook]:

@@ -1,6 +1,7 @@
 """Objects for ``dqueue console``: what operators type today in a Rails console, in Python.
 
     >>> Resource.get(42).send_to_zenodo()
+    >>> Resource.get(42).submit_to_repository()
     >>> ZenodoCopy.where(state="error")
 
 They are thin: every read and write goes through the storage layer's verbs, so the console
@@ -20,6 +21,7 @@ from .zenodo import store as zenodo_copies
 
 class _Bound:
     engine: ClassVar[Engine | None] = None
+    settings: ClassVar[Any] = None  # the console's settings: a submit needs this host's name and flag dir
 
     @classmethod
     def _engine(cls) -> Engine:
@@ -28,8 +30,9 @@ class _Bound:
         return _Bound.engine
 
 
-def bind(engine: Engine) -> None:
+def bind(engine: Engine, settings: Any = None) -> None:
     _Bound.engine = engine
+    _Bound.settings = settings
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,21 @@ class Resource(_Bound):
 
     def send_supp_to_zenodo(self, publish: bool = False) -> "ZenodoCopy":
         return self._send("supp", publish)
+
+    def submit_to_repository(self, force: bool = False) -> Any:
+        """Enqueue this version's deposit (dqueue repo submit); returns the SubmitResult."""
+        from .repository.submit import submit
+        if _Bound.settings is None:
+            raise RuntimeError("models are not bound to settings: call dqueue.models.bind(engine, settings)")
+        result = submit(self._engine(), self.row.id, _Bound.settings, force=force)
+        print(result.message)
+        return result
+
+    def repository_states(self) -> list[Any]:
+        """The state history of this version's repository submissions, oldest first."""
+        from .repository import store as repo
+        with self._engine().connect() as conn:
+            return repo.history(conn, self.row.id)
 
     def zenodo_copies(self) -> list["ZenodoCopy"]:
         return [ZenodoCopy(c) for c in zenodo_copies.find(self._engine(), resource_id=self.row.id)]

@@ -95,9 +95,20 @@ def drain(app: AppContext) -> None:
 
 
 @cli.command()
+@click.option("--all-hosts", is_flag=True, help="Also take over the held repository submissions of every "
+              "other host (recorded under this host's name).")
+@click.option("--from-host", metavar="HOST", help="Take over the held repository submissions of HOST "
+              "instead of this host's.")
 @click.pass_obj
-def restart(app: AppContext) -> None:
-    """Remove the markers and re-enqueue the long jobs that were parked (safe to run twice)."""
+def restart(app: AppContext, all_hosts: bool, from_host: str | None) -> None:
+    """Remove the markers and re-enqueue the long jobs that were parked (safe to run twice).
+
+    Held repository submissions belong to the host that held them: by default this host's are
+    re-enqueued, oldest first; --from-host HOST or --all-hosts takes other hosts' over, and the
+    new state rows name this host (no SQL edit of hostname needed).
+    """
+    if all_hosts and from_host:
+        raise click.UsageError("--all-hosts and --from-host exclude each other")
     engine = app.checked_engine()
     try:
         removed = flags.clear(app.settings.flag_dir)
@@ -107,6 +118,9 @@ def restart(app: AppContext) -> None:
     click.echo(f"removed {', '.join(map(str, removed))}" if removed else "no markers were set")
     for name, hook in flags.restart_hooks().items():
         click.echo(f"{name}: {hook(engine)}")
+    scope = flags.RestartScope(app.settings.hostname, None if all_hosts else (from_host or app.settings.hostname))
+    for name, scoped in flags.scoped_restart_hooks().items():
+        click.echo(f"{name}: {scoped(engine, scope)}")
 
 
 def main() -> None:

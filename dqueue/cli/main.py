@@ -187,6 +187,7 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
 
 
 def main() -> None:
+    from ..repository import cli as repository_cli  # noqa: F401
     from ..zenodo import cli as zenodo_cli  # noqa: F401
     from . import demo, inspect, resource  # noqa: F401  (they add their commands to the group)
     cli(prog_name="dqueue")

@@ -76,13 +76,14 @@ def console(app: AppContext, command: str | None) -> None:
     Resource.get(42).send_to_zenodo()          # data copy of resource 42
     Resource.get(42).send_software_to_zenodo(publish=True)
     ZenodoCopy.where(state="error")            # or ZenodoCopy.get(7).error_info
+    Resource.get(42).submit_to_repository()    # or (force=True); .repository_states()
     session.execute(text("SELECT …")).all()    # any SQL, in a SQLAlchemy Session
     """
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
     engine = app.checked_engine()
-    models.bind(engine)
+    models.bind(engine, app.settings)
     session = Session(engine)
     namespace: dict[str, Any] = {"Resource": models.Resource, "ZenodoCopy": models.ZenodoCopy,
                                  "session": session, "engine": engine, "text": text,

@@ -17,6 +17,8 @@ from dqueue.repository.submit import DEPOSIT_JOB, DEPOSIT_QUEUE, Outcome, Submit
 from tests.helpers import execute, job_rows, scalar
 from tests.zenodo_support import add_resource, file_entry, manifest_for
 
+Hosts = tuple[config.Settings, config.Settings]
+
 
 @pytest.fixture
 def hosts(db_url: str, tmp_path: Path) -> tuple[config.Settings, config.Settings]:
@@ -40,12 +42,12 @@ def _hold(s: config.Settings) -> None:
     (Path(s.flag_dir) / "hold-submissions.txt").touch()
 
 
-def test_dqueue_hostname_is_honoured_by_the_settings(hosts: tuple[config.Settings, config.Settings]) -> None:
+def test_dqueue_hostname_is_honoured_by_the_settings(hosts: Hosts) -> None:
     assert [s.hostname for s in hosts] == ["host-a", "host-b"]
 
 
 def test_submit_commits_the_enqueued_row_and_its_job_together(engine: Engine, tmp_path: Path,
-                                                              hosts: tuple[config.Settings, config.Settings]) -> None:
+                                                              hosts: Hosts) -> None:
     a, _ = hosts
     rid = _version(engine, tmp_path)
     result = submit(engine, rid, a)
@@ -59,7 +61,7 @@ def test_submit_commits_the_enqueued_row_and_its_job_together(engine: Engine, tm
 
 
 def test_a_failing_transaction_leaves_neither_row_nor_job(engine: Engine, tmp_path: Path,
-                                                          hosts: tuple[config.Settings, config.Settings]) -> None:
+                                                          hosts: Hosts) -> None:
     rid = _version(engine, tmp_path)
     with pytest.raises(RuntimeError, match="caller's failure"):
         with engine.begin() as conn:
@@ -70,7 +72,7 @@ def test_a_failing_transaction_leaves_neither_row_nor_job(engine: Engine, tmp_pa
 
 
 def test_a_second_submit_while_the_job_is_pending_enqueues_nothing(engine: Engine, tmp_path: Path,
-                                                                   hosts: tuple[config.Settings, config.Settings]) -> None:
+                                                                   hosts: Hosts) -> None:
     a, b = hosts
     rid = _version(engine, tmp_path)
     first = submit(engine, rid, a)
@@ -84,8 +86,8 @@ def test_a_second_submit_while_the_job_is_pending_enqueues_nothing(engine: Engin
     assert _states(engine, rid) == [("enqueued", "host-a"), ("enqueued", "host-b")]
 
 
-def test_a_version_sent_before_is_dropped_unless_forced(engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                                                        hosts: tuple[config.Settings, config.Settings]) -> None:
+def test_a_version_sent_before_is_dropped_unless_forced(engine: Engine, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture, hosts: Hosts) -> None:
     a, _ = hosts
     rid = _version(engine, tmp_path)
     with engine.begin() as conn:
@@ -110,7 +112,7 @@ def test_a_version_sent_before_is_dropped_unless_forced(engine: Engine, tmp_path
 
 
 def test_the_hold_marker_holds_a_submit_and_sends_nothing(engine: Engine, tmp_path: Path,
-                                                          hosts: tuple[config.Settings, config.Settings]) -> None:
+                                                          hosts: Hosts) -> None:
     a, _ = hosts
     rid = _version(engine, tmp_path)
     _hold(a)
@@ -120,13 +122,13 @@ def test_the_hold_marker_holds_a_submit_and_sends_nothing(engine: Engine, tmp_pa
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 0
 
 
-def test_an_unknown_resource_is_a_clear_error(engine: Engine, hosts: tuple[config.Settings, config.Settings]) -> None:
+def test_an_unknown_resource_is_a_clear_error(engine: Engine, hosts: Hosts) -> None:
     with pytest.raises(SubmitRefused, match="no resource 4242"):
         submit(engine, 4242, hosts[0])
 
 
 def test_restart_requeues_this_hosts_held_items_oldest_first_once(
-        engine: Engine, tmp_path: Path, hosts: tuple[config.Settings, config.Settings]) -> None:
+        engine: Engine, tmp_path: Path, hosts: Hosts) -> None:
     a, b = hosts
     _hold(a)
     _hold(b)
@@ -145,7 +147,7 @@ def test_restart_requeues_this_hosts_held_items_oldest_first_once(
 
 
 def test_restart_takes_over_another_hosts_items_and_records_this_host(
-        engine: Engine, tmp_path: Path, hosts: tuple[config.Settings, config.Settings]) -> None:
+        engine: Engine, tmp_path: Path, hosts: Hosts) -> None:
     a, b = hosts
     _hold(b)
     rid, other = _version(engine, tmp_path, 1), _version(engine, tmp_path, 2)
@@ -158,19 +160,19 @@ def test_restart_takes_over_another_hosts_items_and_records_this_host(
 
 
 def test_the_old_runbook_sql_still_works(engine: Engine, tmp_path: Path,
-                                         hosts: tuple[config.Settings, config.Settings]) -> None:
+                                         hosts: Hosts) -> None:
     a, b = hosts
     _hold(b)
     rid = _version(engine, tmp_path)
     submit(engine, rid, b)
-    execute(engine, "UPDATE stash_engine_repo_queue_states SET hostname = 'host-a' WHERE id = "
-            "(SELECT id FROM (SELECT max(id) AS id FROM stash_engine_repo_queue_states WHERE resource_id = :r) x)", r=rid)
+    execute(engine, "UPDATE stash_engine_repo_queue_states SET hostname = 'host-a' WHERE id = (SELECT id FROM "
+            "(SELECT max(id) AS id FROM stash_engine_repo_queue_states WHERE resource_id = :r) x)", r=rid)
     assert [r.resource_id for r in requeue_held(engine, "host-a", "host-a")] == [rid]
     assert _states(engine, rid)[-1] == ("enqueued", "host-a")
 
 
 def test_a_held_forced_resend_is_forced_again_by_restart(engine: Engine, tmp_path: Path,
-                                                         hosts: tuple[config.Settings, config.Settings]) -> None:
+                                                         hosts: Hosts) -> None:
     a, _ = hosts
     rid = _version(engine, tmp_path)
     with engine.begin() as conn:

@@ -25,7 +25,9 @@ a run meets it, every decision taken under the version's row lock (``store.lock_
 download URI ``{base}/d/<ark>`` stored (its ARK is the next version's ``primaryIdentifier``) and
 the staging folder removed.  Otherwise the job reschedules itself every ``check_interval`` (no
 worker sleeps, no attempt is spent) until ``check_limit`` has passed since the ``processing`` row,
-then ``errored`` with the reason.  Merritt unreachable counts as not found yet.
+then ``errored`` with the reason.  Merritt unreachable counts as not found yet.  After a forced
+re-send (``above`` in its args) any version numbered above the newest Merritt held before counts:
+Merritt numbers a version it receives again anew.
 """
 from __future__ import annotations
 
@@ -145,6 +147,7 @@ def _deposit(resource_id: int, force: bool) -> None:
         _errored(engine, s, resource_id, ctx.job_id, f"repo.deposit job {ctx.job_id}: not sent",
                  f"refused before sending: {exc}")
         raise PermanentError(f"resource {resource_id} not deposited: {exc}") from None
+    above = _versions_held(engine, s, resource_id, ctx.job_id, request) if force else None
     with transaction(engine) as conn:  # again under the lock: another job may have sent it meanwhile
         store.lock_resource(conn, resource_id)
         again = decide(conn, resource_id, ctx.job_id, force, held=False)
@@ -155,7 +158,24 @@ def _deposit(resource_id: int, force: bool) -> None:
         return
     log.info("repo.deposit %s version=%s files=%s%s%s", ids, resource.version, len(pkg.entries),
              f" primary={request.primary_id}" if request.primary_id else "", " (forced)" if force else "")
-    _send(engine, s, resource_id, ctx.job_id, request, force)
+    _send(engine, s, resource_id, ctx.job_id, request, force, above)
+
+
+def _versions_held(engine: Engine, s: Any, resource_id: int, job_id: int, request: DepositRequest) -> int:
+    """Before a forced re-send: the newest version Merritt holds of the dataset.  A version Merritt
+    already holds gets a new number when sent again, so the check then waits for a number above
+    this one instead of the version's own."""
+    m: MerrittSettings = s.merritt
+    try:
+        with MerrittClient(m) as client:
+            info = client.search(request.local_id)
+    except http.Rejected as exc:
+        _errored(engine, s, resource_id, job_id, f"GET local_id_search before a forced re-send (job {job_id})",
+                 f"failed: {exc}")
+        raise PermanentError(f"resource {resource_id}: Merritt refused the search: {exc}") from None
+    except http.HttpError as exc:  # nothing sent yet: try again later
+        raise Reschedule(m.check_interval, f"Merritt did not answer before a forced re-send: {exc}") from None
+    return max(version_numbers(info), default=0)
 
 
 def _primary_id(engine: Engine, resource_id: int) -> str | None:
@@ -163,7 +183,8 @@ def _primary_id(engine: Engine, resource_id: int) -> str | None:
         return store.previous_ark(conn, resource_id)
 
 
-def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: DepositRequest, force: bool) -> None:
+def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: DepositRequest, force: bool,
+          above: int | None) -> None:
     m: MerrittSettings = s.merritt
     lines: list[str] = []
     described = _describe(m, request, job_id, force)
@@ -175,7 +196,7 @@ def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: Deposi
             _logged(engine, resource_id, described, _response(f"no answer (it may have arrived; checking "
                                                                 f"local_id_search): {exc}", lines))
             log.warning("repo.deposit_uncertain resource=%s job=%s: %s", resource_id, job_id, exc)
-            _schedule_check(engine, s, resource_id, delay=m.check_interval)
+            _schedule_check(engine, s, resource_id, delay=m.check_interval, above=above)
             return
         except http.HttpError as exc:
             _errored(engine, s, resource_id, job_id, described, _response(f"failed: {exc}", lines))
@@ -183,7 +204,7 @@ def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: Deposi
     _logged(engine, resource_id, described, _response(json.dumps(answer, sort_keys=True), lines))
     log.info("repo.accepted resource=%s job=%s batch=%s", resource_id, job_id,
              (answer.get("bat:batchState") or {}).get("bat:batchID") if isinstance(answer, dict) else None)
-    _schedule_check(engine, s, resource_id, delay=m.check_interval)
+    _schedule_check(engine, s, resource_id, delay=m.check_interval, above=above)
 
 
 def _describe(m: MerrittSettings, request: DepositRequest, job_id: int, force: bool) -> str:
@@ -210,11 +231,13 @@ def _errored(engine: Engine, s: Any, resource_id: int, job_id: int, request: str
     log.error("repo.errored resource=%s job=%s: %s", resource_id, job_id, response.splitlines()[0][:500])
 
 
-def _schedule_check(engine: Engine, s: Any, resource_id: int, delay: float) -> int:
+def _schedule_check(engine: Engine, s: Any, resource_id: int, delay: float, above: int | None = None) -> int:
+    args: dict[str, int] = {"resource_id": resource_id}
+    if above is not None:
+        args["above"] = above
     with transaction(engine) as conn:
         run_at = store.clock(conn, delay)
-        job_id = Client(s, engine=engine).enqueue(CHECK_JOB, {"resource_id": resource_id}, run_at=run_at,
-                                                  connection=conn)
+        job_id = Client(s, engine=engine).enqueue(CHECK_JOB, args, run_at=run_at, connection=conn)
     log.info("repo.check_scheduled resource=%s check_job=%s in=%.0fs", resource_id, job_id, delay)
     return job_id
 
@@ -222,18 +245,19 @@ def _schedule_check(engine: Engine, s: Any, resource_id: int, delay: float) -> i
 # -- the completion check --------------------------------------------------------------------------
 
 @jobs.job(CHECK_JOB, queue=CHECK_QUEUE, max_attempts=5, max_run_time=3600)
-def check(resource_id: int) -> None:
+def check(resource_id: int, above: int | None = None) -> None:
     """Is this version in Merritt yet?  ``completed``, or again in ``check_interval``, or
-    ``errored`` after ``check_limit`` (see the module docstring)."""
+    ``errored`` after ``check_limit`` (see the module docstring).  ``above``: after a forced
+    re-send, any version numbered above it (Merritt numbers a re-sent version anew)."""
     try:
-        _check(int(resource_id))
+        _check(int(resource_id), None if above is None else int(above))
     except (Reschedule, PermanentError):
         raise
     except Exception as exc:
         raise RuntimeError(masking.mask(f"{type(exc).__name__}: {exc}")) from None
 
 
-def _check(resource_id: int) -> None:
+def _check(resource_id: int, above: int | None) -> None:
     ctx = jobs.current()
     s, engine = ctx.settings, ctx.engine
     m: MerrittSettings = s.merritt
@@ -258,7 +282,9 @@ def _check(resource_id: int) -> None:
             log.warning("repo.check.unanswered resource=%s job=%s: %s", resource_id, ctx.job_id, exc)
         else:
             problem = ""
-    if resource.version in version_numbers(info) and info.get("ark"):
+    numbers = version_numbers(info)
+    seen = max(numbers, default=0) > above if above is not None else resource.version in numbers
+    if seen and info.get("ark"):
         _completed(engine, s, resource_id, latest.id, ctx.job_id, url, str(info["ark"]), info)
         return
     if waited >= m.check_limit:

@@ -178,6 +178,9 @@ def test_a_duplicate_job_is_dropped_and_force_sends_again(
     assert forced.job_id is not None
     run_until(engine, s, lambda: latest(engine, rid) is RepoState.COMPLETED and len(states(engine, rid)) > 3)
     assert len(merritt.deposits) == 2
+    merritt.wait_idle()
+    assert merritt.versions(LOCAL_ID) == [1, 2]  # the re-send is Merritt's version 2: completed once seen
+    assert "versions [1, 2]" in (logs(engine, rid)[-1].archive_response or "")  # not completed by version 1
     assert states(engine, rid) == ["enqueued", "processing", "completed", "enqueued", "processing", "completed"]
     assert any("forced re-send" in (entry.archive_submission_request or "") for entry in logs(engine, rid))
 

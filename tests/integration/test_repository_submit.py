@@ -183,3 +183,30 @@ def test_a_held_forced_resend_is_forced_again_by_restart(engine: Engine, tmp_pat
     [again] = requeue_held(engine, "host-a", None)
     assert again.forced
     assert json.loads(job_rows(engine)[again.job_id]["handler"])["args"]["force"] is True
+
+
+def test_a_submit_waits_for_another_hosts_open_submit_of_the_same_version(engine: Engine, tmp_path: Path,
+                                                                          hosts: Hosts) -> None:
+    """The resource row lock is the serialisation point: host-b's submit cannot decide while
+    host-a's transaction (its enqueued row and job not yet committed) is open, and then sees the
+    pending job.  Without the lock, both would enqueue (the test fails on MariaDB)."""
+    import threading
+    a, b = hosts
+    rid = _version(engine, tmp_path)
+    outcomes: list[Outcome] = []
+    b_done = threading.Event()
+
+    def host_b() -> None:
+        outcomes.append(submit(engine, rid, b).outcome)
+        b_done.set()
+
+    with engine.begin() as conn:
+        assert submit(conn, rid, a).outcome is Outcome.ENQUEUED
+        thread = threading.Thread(target=host_b)
+        thread.start()
+        blocked = not b_done.wait(1.0)  # host-b must still be waiting on the lock
+    thread.join(30)
+    assert blocked, "host-b decided while host-a's submit was uncommitted"
+    assert outcomes == [Outcome.ALREADY_PENDING]
+    assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 1
+    assert _states(engine, rid) == [("enqueued", "host-a")]

@@ -1,9 +1,12 @@
 """Real worker processes depositing in the fake Merritt: a worker SIGKILLed mid-POST never leads to
-a second deposit, and two hosts sharing one MariaDB database deposit each version once."""
+a second deposit, two hosts sharing one MariaDB database deposit each version once, and versions
+held by hold-submissions.txt are deposited once after ``long_jobs restart``."""
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from dqueue.store import migrate, processes
 from dqueue.store.engine import make_engine
 from dqueue.testing.merritt import FakeMerritt
 from dqueue.testing.static import StaticServer
-from tests.helpers import rows, scalar, wait_until
+from tests.helpers import cli_env, rows, run_cli, scalar, wait_until
 from tests.repository_support import PASSWORD, USER, add_version, latest, menv, settings_for, states
 from tests.workers import worker
 
@@ -84,3 +87,32 @@ def test_two_hosts_on_one_mariadb_deposit_each_version_once(
         assert hosts_used <= {"host-a", "host-b"}
     finally:
         engine.dispose()
+
+
+def _long_jobs(db_url: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from dqueue.cli.long_jobs import main; main()", *args],
+                          env=cli_env(db_url, **env), capture_output=True, text=True, timeout=60)
+
+
+def test_hold_then_restart_deposits_each_held_version_once(
+        engine: Engine, db_url: str, merritt: FakeMerritt, web: StaticServer, tmp_path: Path) -> None:
+    env = menv(merritt, web, tmp_path / "staging", tmp_path / "flags", DQUEUE_HOSTNAME="web-1")
+    queued = add_version(engine, tmp_path / "v1", {"a.csv": b"1"}, doi="10.5061/dryad.hold1")
+    later = add_version(engine, tmp_path / "v2", {"b.csv": b"2"}, doi="10.5061/dryad.hold2")
+    assert run_cli(["repo", "submit", str(queued)], db_url, **env).returncode == 0  # its job waits
+    assert _long_jobs(db_url, env, "drain").returncode == 0
+    assert "held on web-1" in run_cli(["repo", "submit", str(later)], db_url, **env).stdout
+    with worker(db_url, tmp_path / "worker.log", **env):
+        wait_until(lambda: latest(engine, queued) is RepoState.REJECTED_SHUTTING_DOWN, 20,
+                   message="the queued job to be held at its turn")
+        assert merritt.requests == []  # nothing sent while held
+        restarted = _long_jobs(db_url, env, "restart")
+        assert restarted.returncode == 0, restarted.stderr
+        wait_until(lambda: all(latest(engine, r) is RepoState.COMPLETED for r in (queued, later)), 30,
+                   message="both held versions to be deposited after the restart")
+        assert "no held submissions" in _long_jobs(db_url, env, "restart").stdout  # twice: nothing twice
+    merritt.wait_idle()
+    assert sorted(d.local_id or "" for d in merritt.deposits) == ["doi:10.5061/dryad.hold1",
+                                                                   "doi:10.5061/dryad.hold2"]
+    assert states(engine, queued) == ["enqueued", "rejected_shutting_down", "enqueued", "processing", "completed"]
+    assert states(engine, later) == ["rejected_shutting_down", "enqueued", "processing", "completed"]

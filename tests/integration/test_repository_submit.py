@@ -210,3 +210,24 @@ def test_a_submit_waits_for_another_hosts_open_submit_of_the_same_version(engine
     assert outcomes == [Outcome.ALREADY_PENDING]
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 1
     assert _states(engine, rid) == [("enqueued", "host-a")]
+
+
+def test_status_counts_current_states_per_host(engine: Engine, tmp_path: Path) -> None:
+    from dqueue.repository.maintenance import status
+    ids = [_version(engine, tmp_path, n) for n in range(1, 6)]
+    with engine.begin() as conn:
+        repo.append_state(conn, ids[0], RepoState.REJECTED_SHUTTING_DOWN, "web-1")
+        repo.append_state(conn, ids[1], RepoState.ENQUEUED, "web-1")
+        repo.append_state(conn, ids[1], RepoState.PROCESSING, "web-2")
+        repo.append_state(conn, ids[2], RepoState.PROCESSING, "web-2")
+        repo.append_state(conn, ids[2], RepoState.ERRORED, None)
+        repo.append_state(conn, ids[3], RepoState.COMPLETED, "web-2")
+        repo.append_state(conn, ids[4], RepoState.REJECTED_SHUTTING_DOWN, "web-2")
+    section = status(engine)
+    assert section["submissions"] == {"held": 2, "enqueued": 0, "processing": 1, "provisional_complete": 0,
+                                      "completed": 1, "errored": 1}
+    assert section["hosts"] == [
+        {"host": None, "held": 0, "enqueued": 0, "processing": 0, "errored": 1},
+        {"host": "web-1", "held": 1, "enqueued": 0, "processing": 0, "errored": 0},
+        {"host": "web-2", "held": 1, "enqueued": 0, "processing": 1, "errored": 0}]
+    assert section["oldest_held_since"] is not None

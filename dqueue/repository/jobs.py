@@ -132,6 +132,8 @@ def _deposit(resource_id: int, force: bool) -> None:
         return
     if decision.step is Step.CHECK:
         log.warning("repo.recovered %s: %s; checking Merritt instead of sending again", ids, decision.note)
+        _logged(engine, resource_id, f"repo.deposit job {ctx.job_id} ran again (its worker ended mid-deposit)",
+                "not sent again: the first POST may have reached Merritt; the completion check decides")
         _schedule_check(engine, s, resource_id, delay=0.0)
         return
     resource = resources.get(engine, resource_id)
@@ -167,7 +169,7 @@ def _versions_held(engine: Engine, s: Any, resource_id: int, job_id: int, reques
     this one instead of the version's own."""
     m: MerrittSettings = s.merritt
     try:
-        with MerrittClient(m) as client:
+        with MerrittClient(m, pace=_pacer(engine, m)) as client:
             info = client.search(request.local_id)
     except http.Rejected as exc:
         _errored(engine, s, resource_id, job_id, f"GET local_id_search before a forced re-send (job {job_id})",
@@ -176,6 +178,11 @@ def _versions_held(engine: Engine, s: Any, resource_id: int, job_id: int, reques
     except http.HttpError as exc:  # nothing sent yet: try again later
         raise Reschedule(m.check_interval, f"Merritt did not answer before a forced re-send: {exc}") from None
     return max(version_numbers(info), default=0)
+
+
+def _pacer(engine: Engine, m: MerrittSettings) -> http.Pacer | None:
+    """Requests to Merritt spaced ``request_interval`` apart across every worker and host."""
+    return http.Pacer(engine, "merritt", m.request_interval) if m.request_interval > 0 else None
 
 
 def _primary_id(engine: Engine, resource_id: int) -> str | None:
@@ -188,8 +195,7 @@ def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: Deposi
     m: MerrittSettings = s.merritt
     lines: list[str] = []
     described = _describe(m, request, job_id, force)
-    pace = http.Pacer(engine, "merritt", m.request_interval) if m.request_interval > 0 else None
-    with MerrittClient(m, pace=pace, log=lines.append) as client:
+    with MerrittClient(m, pace=_pacer(engine, m), log=lines.append) as client:
         try:
             answer = client.deposit(request)
         except DepositUncertain as exc:
@@ -200,7 +206,8 @@ def _send(engine: Engine, s: Any, resource_id: int, job_id: int, request: Deposi
             return
         except http.HttpError as exc:
             _errored(engine, s, resource_id, job_id, described, _response(f"failed: {exc}", lines))
-            raise PermanentError(f"resource {resource_id}: Merritt refused the deposit: {exc}") from None
+            how = "refused the deposit" if isinstance(exc, http.Rejected) else "could not take the deposit"
+            raise PermanentError(f"resource {resource_id}: Merritt {how}: {exc}") from None
     _logged(engine, resource_id, described, _response(json.dumps(answer, sort_keys=True), lines))
     log.info("repo.accepted resource=%s job=%s batch=%s", resource_id, job_id,
              (answer.get("bat:batchState") or {}).get("bat:batchID") if isinstance(answer, dict) else None)
@@ -273,7 +280,7 @@ def _check(resource_id: int, above: int | None) -> None:
     assert resource is not None
     local = package.local_id(resource)
     lines: list[str] = []
-    with MerrittClient(m, log=lines.append) as client:
+    with MerrittClient(m, pace=_pacer(engine, m), log=lines.append) as client:
         url = client.search_url(local)
         try:
             info = client.search(local)

@@ -212,4 +212,5 @@ def test_a_job_that_comes_back_after_processing_checks_instead_of_sending(
         store.append_state(conn, rid, RepoState.PROCESSING, s.hostname, job_id)
     run_due(engine, s)
     assert posts(merritt) == []  # never sent again
+    assert "not sent again" in (logs(engine, rid)[-1].archive_response or "")
     assert rjobs.CHECK_JOB in scalar(engine, "SELECT handler FROM delayed_jobs")

@@ -214,3 +214,18 @@ def test_a_job_that_comes_back_after_processing_checks_instead_of_sending(
     assert posts(merritt) == []  # never sent again
     assert "not sent again" in (logs(engine, rid)[-1].archive_response or "")
     assert rjobs.CHECK_JOB in scalar(engine, "SELECT handler FROM delayed_jobs")
+
+
+def test_a_deposit_left_unanswered_is_not_resent_and_the_check_decides(
+        engine: Engine, db_url: str, merritt: FakeMerritt, env: dict[str, str], tmp_path: Path) -> None:
+    s = settings_for(db_url, {**env, "DQUEUE_MERRITT_CHECK_LIMIT": "1"})
+    rid = add_version(engine, tmp_path / "v1", {"a.csv": b"1"})
+    merritt.inject("reset", method="POST", path="/object/update")  # dropped: Merritt queued nothing
+    submit(engine, rid, s)
+    run_due(engine, s)
+    assert posts(merritt) == [0]  # one try, never repeated
+    assert states(engine, rid) == ["enqueued", "processing"]
+    assert "may have arrived" in (logs(engine, rid)[-1].archive_response or "")
+    run_until(engine, s, lambda: completed(engine, rid))
+    assert posts(merritt) == [0]
+    assert states(engine, rid) == ["enqueued", "processing", "errored"]

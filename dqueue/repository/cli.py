@@ -11,7 +11,7 @@ from ..cli.main import cli
 from ..stash import resources
 from . import store as repo
 from .states import REPO_STATES, RepoState
-from .submit import SubmitRefused, submit
+from .submit import Outcome, SubmitRefused, submit
 
 
 def _row(r: repo.StateRow) -> dict[str, Any]:
@@ -55,6 +55,10 @@ def repo_submit(app: AppContext, resource_id: int, force: bool, as_json: bool) -
         result = submit(app.checked_engine(), resource_id, app.settings, force=force)
     except SubmitRefused as exc:
         raise click.ClickException(str(exc)) from None
+    missing = app.settings.merritt.missing()
+    if missing and result.job_id is not None and result.outcome is Outcome.ENQUEUED:
+        # Enqueued anyway (the settings may be fixed before a worker runs it); say so now, not at 3 a.m.
+        click.echo(f"warning: {', '.join(missing)} not set: the deposit will fail until they are", err=True)
     if as_json:
         return emit_json(result.as_dict())
     click.echo(result.message)

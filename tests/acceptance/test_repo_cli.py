@@ -38,6 +38,7 @@ def test_submit_list_show_from_the_shell(engine: Engine, db_url: str, tmp_path: 
     assert first.returncode == 0, first.stderr
     result = json.loads(first.stdout)
     assert result["outcome"] == "enqueued" and result["hostname"] == "web-1" and result["job_id"]
+    assert "merritt_base_url" in first.stderr and "will fail until" in first.stderr  # nothing configured here
     again = _repo(db_url, web1, "submit", str(rid))
     assert again.returncode == 0 and "still pending" in again.stdout and "nothing enqueued" in again.stdout
     assert scalar(engine, "SELECT COUNT(*) FROM delayed_jobs") == 1

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import mimetypes
-import re
-import signal
 import sys
 import threading
 import time
@@ -31,12 +29,11 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass
-from types import FrameType, TracebackType
 
 from dqueue.repository.checkm import Entry
 from dqueue.testing.merritt_handler import Server
 from dqueue.testing.merritt_state import Deposit, IngestFailure, JobStatus, Store, StoredFile
+from dqueue.testing.server import Fault, Faults, ServedFake, serve_until_signalled
 
 KINDS = {"500", "502", "503", "slow", "reset", "401"}
 BLOCK = 1 << 20
@@ -46,17 +43,7 @@ DATACITE = "{http://datacite.org/schema/kernel-4}"
 __all__ = ["FakeMerritt", "Fault", "JobStatus", "main"]
 
 
-@dataclass
-class Fault:
-    kind: str
-    method: str | None
-    path: re.Pattern[str]
-    times: int | None  # None: every matching request, until clear_faults()
-    delay: float = 0.0
-    hits: int = 0
-
-
-class FakeMerritt:
+class FakeMerritt(ServedFake):
     def __init__(self, user: str = "merritt-user", password: str = "merritt-password", *,
                  collection: str = "cdl_dryad", profiles: Iterable[str] = ("cdl_dryad_content",), port: int = 0,
                  visible_after: float = 0.0, fetch_timeout: float = 10.0, verbose: bool = False) -> None:
@@ -70,32 +57,13 @@ class FakeMerritt:
         self.store = Store(collection)
         self.deposits = self.store.deposits
         self.requests: list[tuple[str, str, int]] = []
-        self._faults: list[Fault] = []
+        self._faults = Faults(Fault, KINDS)
         self._workers: list[threading.Thread] = []
-        self._server = Server(("127.0.0.1", port))
-        self._server.fake = self
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
+        http = Server(("127.0.0.1", port))
+        http.fake = self
+        self._listen(http, "fake-merritt")
         # Merritt pulls from the operator's server directly: no proxy from the environment in between.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def start(self) -> FakeMerritt:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-merritt",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeMerritt:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -105,27 +73,13 @@ class FakeMerritt:
         path without query) with fault ``kind``: "500", "502", "503" (an error page), "401" (as if the
         credentials were wrong), "slow" (wait ``delay`` seconds, then answer normally) or "reset" (drop
         the connection unanswered).  Faults come before the credentials are checked."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {sorted(KINDS)}")
-        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, delay)
-        with self.lock:
-            self._faults.append(fault)
-        return fault
+        return self._faults.inject(kind, method, path, times, delay=delay)
 
     def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        with self.lock:
-            for fault in self._faults:
-                if (fault.method in (None, method) and fault.path.search(path)
-                        and (fault.times is None or fault.times > 0)):
-                    if fault.times is not None:
-                        fault.times -= 1
-                    fault.hits += 1
-                    return fault
-        return None
+        return self._faults.take(method, path)
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -250,18 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                            verbose=args.verbose)
     except OSError as exc:  # e.g. the port is taken
         parser.exit(2, f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}\n")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # only a flag: the main thread shuts the server down
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fake.start()
-    print(fake.url, flush=True)
-    while not stop.wait(1.0):
-        pass
-    fake.stop()
+    serve_until_signalled(fake)
 
 
 if __name__ == "__main__":

@@ -21,22 +21,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import io
 import json
-import socket
-import struct
-import sys
 import time
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from dqueue.repository.checkm import ManifestError, parse
 from dqueue.testing.merritt_state import Deposit
+from dqueue.testing.server import FakeHandler, QuietServer
 
 if TYPE_CHECKING:
     from dqueue.testing.merritt import FakeMerritt, Fault
@@ -45,17 +41,11 @@ MAX_BODY = 64 * 1024 * 1024  # a manifest lists files; it never carries them
 ERROR_PAGE = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class Server(QuietServer):
     fake: FakeMerritt
 
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is no error of ours
-            super().handle_error(request, client_address)
 
 
 class _Answer(Exception):
@@ -65,10 +55,7 @@ class _Answer(Exception):
         self.status, self.body, self.content_type, self.headers = status, body, content_type, headers or {}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 120
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler):
     server_version = "FakeMerritt/1.0"
 
     def do_GET(self) -> None:
@@ -76,9 +63,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     @property
     def fake(self) -> FakeMerritt:
@@ -249,16 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         """Close with a TCP reset and no answer, as a crashed proxy would."""
-        self.close_connection = True
         self.fake.record(self.command, self._path, 0)
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()
-            self.wfile.close()
-            self.connection.close()
-        except OSError:
-            pass
-        self.wfile = io.BytesIO()  # http.server flushes wfile after every request
+        self._reset_connection()
 
 
 def _batch_state(deposit: Deposit, profiles: frozenset[str], json_form: bool) -> tuple[bytes, str]:

@@ -15,24 +15,17 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import signal
-import sys
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
-from types import FrameType, TracebackType
 from typing import Any, cast
 from urllib.parse import quote
 
+from dqueue.testing.server import QuietServer, ServedFake, serve_until_signalled
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+
+class _Server(QuietServer):
     owner: StaticServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is no error of ours
-            super().handle_error(request, client_address)
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -51,7 +44,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return None
 
 
-class StaticServer:
+class StaticServer(ServedFake):
     """Serve ``directory`` read-only over HTTP on 127.0.0.1 (``port`` 0: any free port)."""
 
     def __init__(self, directory: str | os.PathLike[str], port: int = 0) -> None:
@@ -61,32 +54,13 @@ class StaticServer:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, int]] = []
         handler = functools.partial(_Handler, directory=str(self.directory))
-        self._server = _Server(("127.0.0.1", port), handler)
-        self._server.owner = self
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread: threading.Thread | None = None
+        http = _Server(("127.0.0.1", port), handler)
+        http.owner = self
+        self._listen(http, "static-server")
 
     def url_for(self, relative: str) -> str:
         """The URL of the file ``relative`` (a path under the directory, '/' separated)."""
         return f"{self.url}/{quote(relative.lstrip('/'))}"
-
-    def start(self) -> StaticServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="static-server",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> StaticServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,18 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         server = StaticServer(args.dir, port=args.port)
     except (ValueError, OSError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # only a flag: the main thread shuts the server down
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    server.start()
-    print(server.url, flush=True)
-    while not stop.wait(1.0):
-        pass
-    server.stop()
+    serve_until_signalled(server)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ before sending its whole body.  The token is never written back in any answer or
 from __future__ import annotations
 
 import argparse
-import re
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from types import FrameType, TracebackType
 
+from dqueue.testing import server
+from dqueue.testing.server import Faults, ServedFake, serve_until_signalled
 from dqueue.testing.zenodo_handler import Server
 from dqueue.testing.zenodo_state import Registry
 
@@ -33,52 +32,27 @@ KINDS = {"429", "500", "504", "slow", "reset", "bad_checksum"}
 
 
 @dataclass
-class Fault:
-    kind: str
-    method: str | None
-    path: re.Pattern[str]
-    times: int | None  # None: every matching request, until clear_faults()
+class Fault(server.Fault):
     retry_after: float | str | None = None  # seconds, or an HTTP date sent as it is
     reset_at: float | None = None
-    delay: float = 0.0
     after_bytes: int = 65536
-    hits: int = 0
 
 
-class FakeZenodo:
+class FakeZenodo(ServedFake):
     def __init__(self, token: str = "fake-token", port: int = 0, verbose: bool = False) -> None:
         self.token = token
         self.verbose = verbose
         self.lock = threading.RLock()
-        self._server = Server(("127.0.0.1", port))
-        self._server.fake = self
-        self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        http = Server(("127.0.0.1", port))
+        http.fake = self
+        self._listen(http, "fake-zenodo")
         self.state = Registry(self.url)
         self.depositions = self.state.depositions
         self.requests: list[tuple[str, str, int]] = []
         self.request_headers: list[tuple[str, str, dict[str, str]]] = []  # Authorization left out
-        self._faults: list[Fault] = []
+        self._faults = Faults(Fault, KINDS)
         self._per_minute: int | None = None
         self._window = (0, 0)  # (minute number, requests in it)
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeZenodo:
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-zenodo",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeZenodo:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def inject(self, kind: str, *, method: str | None = None, path: str = "", times: int | None = 1,
                retry_after: float | str | None = None, reset_at: float | None = None, delay: float = 0.0,
@@ -88,17 +62,11 @@ class FakeZenodo:
         ``X-RateLimit-Reset: reset_at``, an epoch), "500", "504", "slow" (wait ``delay`` seconds, then
         answer normally), "reset" (drop the connection unanswered, after reading up to ``after_bytes``
         of a body) or "bad_checksum" (store an upload but report, and keep, a wrong MD5)."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {sorted(KINDS)}")
-        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, reset_at,
-                      delay, after_bytes)
-        with self.lock:
-            self._faults.append(fault)
-        return fault
+        return self._faults.inject(kind, method, path, times, retry_after=retry_after, reset_at=reset_at,
+                                   delay=delay, after_bytes=after_bytes)
 
     def clear_faults(self) -> None:
-        with self.lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def set_rate_limit(self, per_minute: int | None) -> None:
         """Answer 429 for real once more than ``per_minute`` requests arrive in one clock minute."""
@@ -106,17 +74,8 @@ class FakeZenodo:
             self._per_minute = per_minute
 
     def take_fault(self, method: str, path: str, upload: bool) -> Fault | None:
-        with self.lock:
-            for fault in self._faults:
-                if fault.kind == "bad_checksum" and not upload:
-                    continue  # only an upload has a checksum to spoil
-                if (fault.method in (None, method) and fault.path.search(path)
-                        and (fault.times is None or fault.times > 0)):
-                    if fault.times is not None:
-                        fault.times -= 1
-                    fault.hits += 1
-                    return fault
-        return None
+        # only an upload has a checksum to spoil
+        return self._faults.take(method, path, skip=lambda fault: fault.kind == "bad_checksum" and not upload)
 
     def count_request(self) -> bool:
         """Count one request in this minute's window; True when it is over the enforced limit."""
@@ -149,18 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fake = FakeZenodo(token=args.token, port=args.port, verbose=args.verbose)
     fake.set_rate_limit(args.rate_limit)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # only a flag: the main thread shuts the server down
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    fake.start()
-    print(fake.url, flush=True)
-    while not stop.wait(1.0):
-        pass
-    fake.stop()
+    serve_until_signalled(fake)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import math
 import re
-import socket
-import struct
-import sys
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from dqueue.testing.server import FakeHandler, QuietServer
 from dqueue.testing.zenodo_state import ApiError
 
 if TYPE_CHECKING:
@@ -26,23 +22,14 @@ DEPOSITIONS = re.compile(r"^/api/deposit/depositions(?:/(\d+)(?:/(files|actions/
 BUCKET = re.compile(r"^/api/files/([0-9a-f]+)(?:/(.+))?$")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class Server(QuietServer):
     fake: FakeZenodo
 
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is no error of ours
-            super().handle_error(request, client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like Zenodo: every answer carries Content-Length
-    timeout = 120  # an idle or stuck client connection is closed after this long
-    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, +40 ms each
+class _Handler(FakeHandler):
     server_version = "FakeZenodo/1.0"
 
     def do_GET(self) -> None:
@@ -56,9 +43,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the default line shows the query string, which may hold access_token
 
     @property
     def fake(self) -> FakeZenodo:
@@ -280,16 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         """Close with a TCP reset and no answer, as a crashed proxy would."""
-        self.close_connection = True
         self.fake.record(self.command, self._path, 0)
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()
-            self.wfile.close()
-            self.connection.close()  # the last reference: the descriptor closes now, with RST
-        except OSError:
-            pass
-        self.wfile = io.BytesIO()  # http.server flushes wfile after every request
+        self._reset_connection()
 
 
 class _Answer(Exception):

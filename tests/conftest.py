@@ -19,6 +19,8 @@ from dqueue import config
 from dqueue.store import make_engine, migrate
 
 if TYPE_CHECKING:
+    from dqueue.testing.merritt import FakeMerritt
+    from dqueue.testing.static import StaticServer
     from dqueue.testing.zenodo import FakeZenodo
 
 MARIADB_URL = os.environ.get("DQUEUE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
@@ -91,4 +93,28 @@ def fake() -> Iterator["FakeZenodo"]:
     from dqueue.testing.zenodo import FakeZenodo
     from tests.zenodo_support import TOKEN
     with FakeZenodo(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def merritt_visible_after() -> float:
+    """Seconds before the ``merritt`` fixture shows a new version; a module may override this fixture."""
+    return 0.2
+
+
+@pytest.fixture
+def merritt(merritt_visible_after: float) -> Iterator["FakeMerritt"]:
+    """A fake Merritt on 127.0.0.1 that accepts tests.repository_support.USER and PASSWORD."""
+    from dqueue.testing.merritt import FakeMerritt
+    from tests.repository_support import PASSWORD, USER
+    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=merritt_visible_after) as server:
+        yield server
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator["StaticServer"]:
+    """A static server over tmp_path/staging, the folder deposits are staged in (created here)."""
+    from dqueue.testing.static import StaticServer
+    (tmp_path / "staging").mkdir()
+    with StaticServer(tmp_path / "staging") as server:
         yield server

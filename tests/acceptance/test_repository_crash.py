@@ -7,10 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from dqueue.repository.states import RepoState
@@ -20,21 +18,8 @@ from dqueue.store.engine import make_engine
 from dqueue.testing.merritt import FakeMerritt
 from dqueue.testing.static import StaticServer
 from tests.helpers import cli_env, rows, run_cli, scalar, wait_until
-from tests.repository_support import PASSWORD, USER, add_version, latest, menv, settings_for, states
+from tests.repository_support import PASSWORD, add_version, latest, menv, settings_for, states
 from tests.workers import worker
-
-
-@pytest.fixture
-def merritt() -> Iterator[FakeMerritt]:
-    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=0.2) as f:
-        yield f
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[StaticServer]:
-    (tmp_path / "staging").mkdir()
-    with StaticServer(tmp_path / "staging") as server:
-        yield server
 
 
 def test_sigkill_mid_deposit_sends_once_and_the_version_completes(

@@ -24,21 +24,13 @@ from dqueue.stash.resources import FileRow, Resource
 from dqueue.testing.merritt import FakeMerritt, JobStatus
 from dqueue.testing.static import StaticServer
 from tests.helpers import wait_until
-
-USER, PASSWORD = "dryad-merritt", "s3cr3t-merritt-password"
+from tests.repository_support import PASSWORD, USER
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeMerritt]:
     with FakeMerritt(USER, PASSWORD, fetch_timeout=5) as f:
         yield f
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[StaticServer]:
-    (tmp_path / "staging").mkdir()
-    with StaticServer(tmp_path / "staging") as server:
-        yield server
 
 
 def settings_for(fake: FakeMerritt, web: StaticServer, tmp_path: Path, **changes: object) -> MerrittSettings:

@@ -3,10 +3,8 @@ at submit and at the job's turn, restarted per host and taken over, each version
 fake Merritt exactly once, and a restart or submit run again sends nothing twice."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
 
 from dqueue import flags
@@ -15,20 +13,7 @@ from dqueue.repository.submit import Outcome, requeue_held, submit
 from dqueue.testing.merritt import FakeMerritt
 from dqueue.testing.static import StaticServer
 from tests.helpers import rows, scalar
-from tests.repository_support import PASSWORD, USER, add_version, latest, menv, run_due, run_until, settings_for
-
-
-@pytest.fixture
-def merritt() -> Iterator[FakeMerritt]:
-    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=0.2) as f:
-        yield f
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[StaticServer]:
-    (tmp_path / "staging").mkdir()
-    with StaticServer(tmp_path / "staging") as server:
-        yield server
+from tests.repository_support import add_version, latest, menv, run_due, run_until, settings_for
 
 
 def _hosts_of(engine: Engine, rid: int) -> list[tuple[str, str | None]]:

@@ -2,7 +2,6 @@
 staging folder, on SQLite and MariaDB; jobs run in this process by the worker's rules."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from dqueue.testing.static import StaticServer
 from tests.helpers import rows, scalar
 from tests.repository_support import (
     PASSWORD,
-    USER,
     add_version,
     download_uri,
     latest,
@@ -33,16 +31,8 @@ LOCAL_ID = "doi:10.5061/dryad.repo123"
 
 
 @pytest.fixture
-def merritt() -> Iterator[FakeMerritt]:
-    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=0.3) as f:
-        yield f
-
-
-@pytest.fixture
-def web(tmp_path: Path) -> Iterator[StaticServer]:
-    (tmp_path / "staging").mkdir()
-    with StaticServer(tmp_path / "staging") as server:
-        yield server
+def merritt_visible_after() -> float:
+    return 0.3  # longer than one check_interval (0.2 s): the first check finds no version yet
 
 
 @pytest.fixture

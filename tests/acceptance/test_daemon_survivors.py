@@ -12,7 +12,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -21,40 +20,20 @@ from sqlalchemy import Engine
 
 from dqueue import pidfile
 from dqueue.store import make_engine
-from tests.helpers import ROOT, cli_env, execute, run_cli, scalar, wait_until
-
-LAUNCHER = ROOT / "bin" / "delayed_job"
-FAST = {"DQUEUE_HEARTBEAT_INTERVAL": "0.5", "DQUEUE_STALE_AFTER": "3", "DQUEUE_SLEEP_DELAY": "0.02",
-        "DQUEUE_GRACE_PERIOD": "30", "DQUEUE_KILL_AFTER": "2"}
-SAMPLES = ["--import", "dqueue.samples"]
+from tests import daemon_support
+from tests.daemon_support import SAMPLES, enqueue, started_pid
+from tests.helpers import execute, scalar, wait_until
 
 
 def dj(args: list[str], db_url: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(LAUNCHER), *args], env=cli_env(db_url, **{**FAST, **env}),
-                          cwd=cwd, capture_output=True, text=True, timeout=90)
-
-
-def enqueue(db_url: str, cwd: Path, name: str, args: dict[str, object]) -> int:
-    result = run_cli([*SAMPLES, "enqueue", name, "--json", "--args", json.dumps(args)], db_url, cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["id"])
-
-
-def started_pid(result: subprocess.CompletedProcess[str]) -> int:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return int(result.stdout.split("started (pid ", 1)[1].split(")", 1)[0])
+    """``bin/delayed_job`` with a 30 s grace period unless ``env`` says otherwise."""
+    return daemon_support.dj(args, db_url, cwd, timeout=90, **{"DQUEUE_GRACE_PERIOD": "30", **env})
 
 
 @pytest.fixture
 def workdir(db_url: str, tmp_path: Path) -> Iterator[Path]:
     """A directory with an initialised database; kills every process a failed test left holding the lock."""
-    result = run_cli(["db", "init"], db_url, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    yield tmp_path
-    path = tmp_path / "var" / "run" / "delayed_job.pid"
-    for pid in pidfile.read_state(path).holders:
-        os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not pidfile.is_locked(path), 10, message="leftover daemon killed")
+    yield from daemon_support.daemon_workdir(db_url, tmp_path)
 
 
 @pytest.fixture

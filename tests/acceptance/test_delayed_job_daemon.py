@@ -6,8 +6,6 @@ daemon's working directory, which python-daemon would otherwise change to /.
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,32 +15,10 @@ from typing import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from dqueue import daemon, pidfile
+from dqueue import pidfile
 from dqueue.store import make_engine
-from tests.helpers import ROOT, cli_env, run_cli, scalar, wait_until
-
-LAUNCHER = ROOT / "bin" / "delayed_job"
-FAST = {"DQUEUE_HEARTBEAT_INTERVAL": "0.5", "DQUEUE_STALE_AFTER": "3", "DQUEUE_SLEEP_DELAY": "0.02",
-        "DQUEUE_GRACE_PERIOD": "5", "DQUEUE_KILL_AFTER": "2"}
-SAMPLES = ["--import", "dqueue.samples"]
-
-
-def dj(args: list[str], db_url: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(LAUNCHER), *args], env=cli_env(db_url, **FAST), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def enqueue(db_url: str, cwd: Path, name: str, args: dict[str, object]) -> int:
-    result = run_cli([*SAMPLES, "enqueue", name, "--json", "--args", json.dumps(args)], db_url, cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["id"])
-
-
-def started_pid(result: subprocess.CompletedProcess[str]) -> int:
-    assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"started \(pid (\d+)\)", result.stdout)
-    assert match, result.stdout
-    return int(match.group(1))
+from tests.daemon_support import FAST, LAUNCHER, SAMPLES, daemon_workdir, dj, enqueue, started_pid
+from tests.helpers import cli_env, scalar, wait_until
 
 
 def status_json(db_url: str, cwd: Path) -> tuple[int, dict[str, object]]:
@@ -53,13 +29,7 @@ def status_json(db_url: str, cwd: Path) -> tuple[int, dict[str, object]]:
 @pytest.fixture
 def workdir(db_url: str, tmp_path: Path) -> Iterator[Path]:
     """A directory with an initialised database; kills any daemon a failed test left behind."""
-    result = run_cli(["db", "init"], db_url, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    yield tmp_path
-    path = tmp_path / "var" / "run" / daemon.PIDFILE_NAME
-    for pid in pidfile.read_state(path).holders:  # the supervisor and its workers hold the lock
-        os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not pidfile.is_locked(path), 10, message="leftover daemon killed")
+    yield from daemon_workdir(db_url, tmp_path)
 
 
 @pytest.fixture

@@ -56,12 +56,7 @@ def hang(path: str) -> None:
 def stubborn(path: str) -> None:
     """Swallows even BaseException: only ending the process stops it."""
     _append(path, "start")
-    deadline = time.monotonic() + 3600
-    while time.monotonic() < deadline:
-        try:
-            time.sleep(0.05)
-        except BaseException:  # noqa: BLE001 - on purpose, to test the last resort
-            _append(path, "swallowed")
+    _swallow_interruptions(path)
 
 
 @dqueue.job("t.suicide", max_attempts=2)
@@ -154,6 +149,11 @@ _HOARD: list[bytearray] = []
 def deaf(path: str) -> None:
     """Swallows its interruption, with no max_run_time of its own to end it sooner."""
     _append(path, f"start {os.getpid()}")
+    _swallow_interruptions(path)
+
+
+def _swallow_interruptions(path: str) -> None:
+    """Sleep for an hour, noting and swallowing every exception, even BaseException."""
     deadline = time.monotonic() + 3600
     while time.monotonic() < deadline:
         try:

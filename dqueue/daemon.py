@@ -108,8 +108,10 @@ def _daemon_process(main: Callable[[], int], pidfile: Path, logfile: Path, log_l
         log.error("daemon.crashed\n%s", traceback.format_exc())
         return 1
     finally:
-        lock.release()
+        # Logged before the lock goes: whoever waits for the lock ('delayed_job stop') then
+        # finds the log complete.
         log.info("daemon.exit pid=%s", os.getpid())
+        lock.release()
         logging.shutdown()
 
 

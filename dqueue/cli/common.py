@@ -18,6 +18,9 @@ from ..worker.monitor import db_error_line
 from ..worker.supervisor import EXIT_CONFIG
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Ids are BIGINT keys: a larger number is a typo, and the drivers raise OverflowError on it.
+ROW_ID = click.IntRange(1, 2 ** 63 - 1)
+LIMIT = click.IntRange(1, 2 ** 31 - 1)
 
 
 @dataclass

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 import click
 
 from ..store import inspect as store
-from .common import AppContext, emit_json
+from .common import LIMIT, ROW_ID, AppContext, emit_json
 from .main import cli
 
 F = TypeVar("F", bound=Callable[..., Any])
-JOB_ID = click.IntRange(1, 2 ** 63 - 1)  # the BIGINT key; a larger number is a typo, not a job
+JOB_ID = ROW_ID
 STATE_HELP = """\b
 States, judged by the database clock ("now"):
   failed     failed_at is set: out of attempts, or a permanent error
@@ -37,7 +37,7 @@ def jobs_group() -> None:
 @click.option("--queue", help="Only this queue.")
 @click.option("--state", type=click.Choice(store.STATES), help="Only jobs in this state.")
 @click.option("--job", "job_name", metavar="NAME", help="Only jobs whose handler names job NAME.")
-@click.option("--limit", type=click.IntRange(1, 2 ** 31 - 1), default=50, show_default=True, help="At most N jobs.")
+@click.option("--limit", type=LIMIT, default=50, show_default=True, help="At most N jobs.")
 @json_option
 @click.pass_obj
 def list_(app: AppContext, queue: str | None, state: str | None, job_name: str | None,

@@ -11,7 +11,7 @@ from .. import masking, models
 from ..stash import manifest, resources
 from ..zenodo import store as zenodo_copies
 from ..zenodo.cli import print_copies
-from .common import AppContext, emit_json
+from .common import ROW_ID, AppContext, emit_json
 from .main import cli
 
 
@@ -44,7 +44,7 @@ def resource_add(app: AppContext, manifest_path: str, as_json: bool) -> None:
 
 
 @resource_group.command("show")
-@click.argument("resource_id", type=int)
+@click.argument("resource_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def resource_show(app: AppContext, resource_id: int, as_json: bool) -> None:

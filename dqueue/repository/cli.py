@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..cli.common import AppContext, emit_json
+from ..cli.common import LIMIT, ROW_ID, AppContext, emit_json
 from ..cli.main import cli
 from ..stash import resources
 from . import store as repo
@@ -37,7 +37,7 @@ def repo_group() -> None:
 
 
 @repo_group.command("submit")
-@click.argument("resource_id", type=int)
+@click.argument("resource_id", type=ROW_ID)
 @click.option("--force", is_flag=True, help="Send it again even though it was sent already (processing or "
               "later); recorded in the submission logs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -67,7 +67,7 @@ def repo_submit(app: AppContext, resource_id: int, force: bool, as_json: bool) -
 @repo_group.command("list")
 @click.option("--state", type=click.Choice(REPO_STATES), help="Only submissions whose current state is this.")
 @click.option("--host", help="Only submissions whose latest row names this host.")
-@click.option("--limit", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--limit", type=LIMIT, default=500, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def repo_list(app: AppContext, state: str | None, host: str | None, limit: int, as_json: bool) -> None:
@@ -86,7 +86,7 @@ def repo_list(app: AppContext, state: str | None, host: str | None, limit: int, 
 
 
 @repo_group.command("show")
-@click.argument("resource_id", type=int)
+@click.argument("resource_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def repo_show(app: AppContext, resource_id: int, as_json: bool) -> None:

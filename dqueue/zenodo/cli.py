@@ -5,7 +5,7 @@ import dataclasses
 
 import click
 
-from ..cli.common import AppContext, emit_json
+from ..cli.common import LIMIT, ROW_ID, AppContext, emit_json
 from ..cli.main import cli
 from ..stash import resources
 from . import jobs as zenodo_jobs
@@ -27,7 +27,7 @@ def zenodo_group() -> None:
 
 
 @zenodo_group.command("send")
-@click.argument("resource_id", type=int)
+@click.argument("resource_id", type=ROW_ID)
 @click.option("--type", "kind", type=click.Choice(["data", "software", "supp"]), default="data",
               show_default=True, help="Which files of the version to copy.")
 @click.option("--publish", is_flag=True, help="Publish the staged software or supp deposition "
@@ -57,9 +57,9 @@ def zenodo_send(app: AppContext, resource_id: int, kind: str, publish: bool, as_
 
 @zenodo_group.command("list")
 @click.option("--state", type=click.Choice(COPY_STATES), help="Only copies in this state.")
-@click.option("--resource", "resource_id", type=int, help="Only copies of this resource.")
+@click.option("--resource", "resource_id", type=ROW_ID, help="Only copies of this resource.")
 @click.option("--identifier", help="Only copies of this dataset (e.g. its DOI).")
-@click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--limit", type=LIMIT, default=200, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def zenodo_list(app: AppContext, state: str | None, resource_id: int | None, identifier: str | None,
@@ -79,7 +79,7 @@ def zenodo_list(app: AppContext, state: str | None, resource_id: int | None, ide
 
 
 @zenodo_group.command("show")
-@click.argument("copy_id", type=int)
+@click.argument("copy_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def zenodo_show(app: AppContext, copy_id: int, as_json: bool) -> None:

@@ -18,7 +18,6 @@ idle worker poll ~8,700 times a second).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 import os
 import re
@@ -34,6 +33,14 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from . import doorbell
 from .config_sections import _SECTION_FIELDS, _SECTION_RULES, _SECTIONS, register_sections, section, sections  # noqa: F401
+from .config_sources import (  # noqa: F401  (part of config's interface)
+    CODE,
+    DEFAULT,
+    Source,
+    SourceKind,
+    environment_source,
+    option_source,
+)
 from .config_values import (  # noqa: F401  (part of config's interface)
     COUNT,
     COUNT_OR_OFF,
@@ -49,39 +56,6 @@ from .config_values import (  # noqa: F401  (part of config's interface)
 
 DEFAULT_SQLITE_PATH = Path("var") / "dqueue.sqlite3"
 BACKENDS = ("sqlite", "mysql", "mariadb")
-
-
-class SourceKind(enum.Enum):
-    DEFAULT = "default"
-    FILE = "file"
-    ENVIRONMENT = "environment"
-    OPTION = "option"
-    CODE = "Python code"  # Settings(...) or load(...) called with a value by a program
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a setting's value came from, as an error message names it."""
-    kind: SourceKind
-    where: str = ""  # the option, the variable or the file
-
-    def __str__(self) -> str:
-        return f"{self.kind.value} {self.where}".rstrip()
-
-
-DEFAULT = Source(SourceKind.DEFAULT)
-CODE = Source(SourceKind.CODE)
-
-
-OPTION_NAMES = {"imports": "--import"}  # where the option is not the setting's name
-
-
-def option_source(name: str) -> Source:
-    return Source(SourceKind.OPTION, OPTION_NAMES.get(name, "--" + name.replace("_", "-")))
-
-
-def environment_source(name: str) -> Source:
-    return Source(SourceKind.ENVIRONMENT, f"DQUEUE_{name.upper()}")
 
 
 class ConfigError(ValueError):

@@ -20,12 +20,18 @@ MODULES: tuple[str, ...] = (
     "dqueue.repository.schema",
     "dqueue.repository.maintenance",
     "dqueue.repository.jobs",
+    "dqueue.batch.schema",
+    "dqueue.batch.runner",
+    "dqueue.itemsync.schema",
+    "dqueue.itemsync.jobs",
 )
 # Their settings sections (config.section), imported when settings are first read or checked:
 # light modules, so that reading a config file does not import every client.
 SETTINGS_MODULES: tuple[str, ...] = (
     "dqueue.zenodo.settings",
     "dqueue.repository.settings",
+    "dqueue.itemsync.settings",
+    "dqueue.web.settings",
 )
 
 

@@ -187,7 +187,10 @@ def worker(app: AppContext, count: int, queues: str | None, min_priority: int | 
 
 
 def main() -> None:
+    from ..batch import cli as batch_cli  # noqa: F401
+    from ..itemsync import cli as itemsync_cli  # noqa: F401
     from ..repository import cli as repository_cli  # noqa: F401
+    from ..web import cli as web_cli  # noqa: F401
     from ..zenodo import cli as zenodo_cli  # noqa: F401
     from . import demo, inspect, resource  # noqa: F401  (they add their commands to the group)
     cli(prog_name="dqueue")

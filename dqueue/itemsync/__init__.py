@@ -1,0 +1,1 @@
+"""Item sync: keep an item bank's GitLab projects hooked and their items ingested."""

@@ -1,0 +1,1 @@
+"""``dqueue web``: the HTTP API (sync, abandon, executions, webhook, health)."""

@@ -1,17 +1,24 @@
-"""Creating and upgrading the schema with Alembic (``dqueue db init``)."""
+"""Creating and upgrading the schema with Alembic (``dqueue db init``).
+
+Alembic is imported only by the commands that migrate or render DDL: every other command just
+checks the revision, which ``check`` does with one query and a look at the migration files
+(importing Alembic and loading its script directory cost a quarter of a second per command).
+"""
 from __future__ import annotations
 
+import ast
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 VERSION_TABLE = "dqueue_alembic_version"
 _SCRIPTS = str(Path(__file__).with_name("migrations"))
+_VERSIONS = Path(_SCRIPTS) / "versions"
 
 
 class SchemaError(RuntimeError):
@@ -19,20 +26,45 @@ class SchemaError(RuntimeError):
 
 
 def _config() -> Config:
+    from alembic.config import Config
     cfg = Config()
     cfg.set_main_option("script_location", _SCRIPTS)
     return cfg
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
+    """The newest revision: the one no other migration revises (read from the files' assignments,
+    without importing them; tests/unit/test_migrate_head.py checks it against Alembic's answer)."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in _VERSIONS.glob("*.py"):
+        values = _assignments(path)
+        revision, down = values.get("revision"), values.get("down_revision")
+        if isinstance(revision, str):
+            revisions.add(revision)
+            if isinstance(down, str):
+                revised.add(down)
+    heads = revisions - revised
+    if len(heads) != 1:
+        raise SchemaError(f"the migrations in {_VERSIONS} have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
+def _assignments(path: Path) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant)):
+            found[node.targets[0].id] = node.value.value
+    return found
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str]:
@@ -43,6 +75,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             "a delayed_jobs table exists that dqueue did not create (no dqueue_alembic_version "
             "table): it is probably Ruby delayed_job's, whose YAML handlers dqueue will not run. "
             "Drain it, then rename or drop it, and run 'dqueue db init' again.")
+    from alembic import command
     cfg = _config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -52,6 +85,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
 def render_ddl(dialect: str) -> str:
     """The SQL that ``upgrade`` runs on an empty database of ``dialect`` ("mysql" or "sqlite")."""
+    from alembic import command
     buffer = io.StringIO()
     cfg = _config()
     cfg.attributes["dialect"] = dialect

@@ -14,11 +14,13 @@ not yet read GitLab; a second push while it waits enqueues nothing (webhook.py).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import BigInteger, Column, String, Table
 
 from ..store.schema import Timestamp, metadata
 
-TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+TABLE_ARGS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 items = Table(
     "items", metadata,

@@ -107,11 +107,11 @@ def _take(conn: Connection, project_id: int, owner: str, lease: float) -> None:
     """The one conditional write: insert the lock, or take over an expired one, else leave it."""
     row = {"project_id": project_id, "owner": owner, "locked_at": utcnow(), "expires_at": utcnow_plus(lease)}
     if conn.dialect.name == "sqlite":
-        stmt = sqlite.insert(pl).values(**row)
-        conn.execute(stmt.on_conflict_do_update(
+        lite = sqlite.insert(pl).values(**row)
+        conn.execute(lite.on_conflict_do_update(
             index_elements=[pl.c.project_id],
-            set_={"owner": stmt.excluded.owner, "locked_at": stmt.excluded.locked_at,
-                  "expires_at": stmt.excluded.expires_at},
+            set_={"owner": lite.excluded.owner, "locked_at": lite.excluded.locked_at,
+                  "expires_at": lite.excluded.expires_at},
             where=pl.c.expires_at < utcnow()))
         return
     stmt = mysql.insert(pl).values(**row)

@@ -13,6 +13,8 @@ Credentials come from an auth object (``Bearer``, ``Basic``) that adds them only
 service's own origin, never in a URL; every line handed to the ``log`` writer and every
 exception message passes through ``masking.mask`` with the credentials.  ``pace`` is called
 before each request: ``Pacer`` spaces requests to a named service across every worker and host.
+A ``gate`` (``RateGate``) is the in-process alternative for a client shared by many threads: it caps
+their common rate, and a 429 seen by one thread holds every thread until the wait it asked for.
 A capability subclasses ``HttpClient`` to give its errors its own names (``ZenodoRejected``…)
 and to add its API's methods.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -153,6 +156,55 @@ class Pacer:
             self.sleep(wait)
 
 
+class RateGate:
+    """At most ``rate`` requests per second from every thread of one process that shares it, and a
+    pause for all of them when the service says so (``hold``).
+
+    Each call reserves the next free slot, ``1/rate`` seconds after the previous one, and sleeps
+    until it; slots are handed out from the schedule, not from when a sleeper woke, so the rate is
+    kept however late the threads run.  ``hold(s)`` moves every slot to at least ``s`` seconds from
+    now: a thread that reserved a slot before the hold checks again when it wakes.  ``rate`` 0 means
+    unpaced (holds still apply).  ``clock`` and ``sleep`` are injectable so tests need no timing.
+    """
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if rate < 0:
+            raise ValueError("rate must be >= 0")
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._next = float("-inf")  # the earliest free slot
+        self._held_until = float("-inf")
+
+    def __call__(self) -> None:
+        """Wait for this thread's turn."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                slot = max(self._next, now, self._held_until)
+                self._next = slot + self.interval
+                wait = slot - now
+            if wait > 0:
+                self.sleep(wait)
+            with self._lock:
+                if self._held_until <= self.clock():
+                    return
+            # a hold came while this thread slept: its slot is void, queue again after the hold
+
+    def hold(self, seconds: float) -> None:
+        """No thread passes before ``seconds`` from now (a longer hold already set stays)."""
+        with self._lock:
+            self._held_until = max(self._held_until, self.clock() + seconds)
+
+    @property
+    def held_for(self) -> float:
+        """Seconds the gate is still held (0 when it is not)."""
+        with self._lock:
+            return max(0.0, self._held_until - self.clock())
+
+
 # -- the client ------------------------------------------------------------------------------
 
 class HttpClient:
@@ -171,7 +223,7 @@ class HttpClient:
     def __init__(self, base_url: str, auth: _OriginAuth | None, *, timeout: tuple[float, float] = (30, 180),
                  policy: Backoff = Backoff(), max_wait: float = 900.0, pace: Callable[[], None] | None = None,
                  log: LogWriter | None = None, sleep: Callable[[float], None] = time.sleep,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, gate: RateGate | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = timeout
@@ -180,6 +232,7 @@ class HttpClient:
         self.pace = pace
         self.log = log
         self.sleep = sleep
+        self.gate = gate
         self.session = make_session(auth, headers)
 
     def __enter__(self: T) -> T:
@@ -209,6 +262,8 @@ class HttpClient:
         text (masked, cut to LOG_BODY characters) instead of being retried as a proxy's page."""
         if self.pace is not None:
             self.pace()
+        if self.gate is not None:
+            self.gate()
         # bytes or a streamed body that knows its length; form fields (a dict) are not a size
         sized = data is not None and hasattr(data, "__len__") and not isinstance(data, (dict, list, tuple, str))
         size = f" ({len(data)} bytes)" if sized else ""
@@ -278,7 +333,10 @@ class HttpClient:
                                    "giving up")
                     raise
                 self.write_log(f"429: waiting {exc.wait:.0f} s ({exc.reason})")
-                self.sleep(exc.wait)
+                if self.gate is not None:
+                    self.gate.hold(exc.wait)  # every thread of this client waits, not only this one
+                else:
+                    self.sleep(exc.wait)
                 waited += exc.wait
             except retryable as exc:
                 tries += 1

@@ -19,12 +19,14 @@ from dqueue import config
 from dqueue.store import make_engine, migrate
 
 if TYPE_CHECKING:
+    from dqueue.testing.gitlab import FakeGitLab
     from dqueue.testing.merritt import FakeMerritt
     from dqueue.testing.static import StaticServer
     from dqueue.testing.zenodo import FakeZenodo
 
 MARIADB_URL = os.environ.get("DQUEUE_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 BACKENDS = ["sqlite", "mariadb"]
+GITLAB_TOKEN = "glpat-fake-gitlab-token"  # what the ``gitlab`` fixture accepts
 
 
 def _mariadb_server() -> Engine:
@@ -117,4 +119,14 @@ def web(tmp_path: Path) -> Iterator["StaticServer"]:
     from dqueue.testing.static import StaticServer
     (tmp_path / "staging").mkdir()
     with StaticServer(tmp_path / "staging") as server:
+        yield server
+
+
+@pytest.fixture
+def gitlab() -> Iterator["FakeGitLab"]:
+    """A started fake GitLab on 127.0.0.1: 10 projects in group item-bank/items (id 42), 3 commits
+    each, no hooks, no latency; it accepts the token ``GITLAB_TOKEN`` (also ``gitlab.token``).  A test
+    changes it through its methods (add_projects, push, inject, latency...)."""
+    from dqueue.testing.gitlab import FakeGitLab
+    with FakeGitLab(projects=10, token=GITLAB_TOKEN) as server:
         yield server

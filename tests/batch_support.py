@@ -2,7 +2,7 @@
 
 ``test.walk`` (singleton) walks ``items`` items, sleeping ``sleep`` seconds on each, reporting
 progress and checking ``stop_requested`` between items; ``fail=1`` returns an error,
-``raise=1`` raises with ``SECRET`` in the message.  ``test.free`` is the same, not a singleton.
+``raise=1`` raises with ``SECRET`` in the message (set it as zenodo_token to see it masked).  ``test.free`` is the same, not a singleton.
 The environment variable DQUEUE_TEST_WALK_MARK names a file touched at each item, so a test can
 see a worker mid-execution.
 """
@@ -34,7 +34,7 @@ def _walk(ctx: StepContext) -> Result:
         done += 1
         ctx.progress(done, items, write_count=done)
     if str(p.get("raise", "0")) == "1":
-        raise RuntimeError(f"walk broke with token={SECRET} at item {done}")
+        raise RuntimeError(f"walk broke at item {done}: the server refused {SECRET}")
     summary = f"Total items: {items}, walked: {done}"
     errors: list[str] = [f"item {done} refused: bad item"] if str(p.get("fail", "0")) == "1" else []
     context: dict[str, Any] = {"response": {"walked": done}}

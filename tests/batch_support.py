@@ -2,7 +2,8 @@
 
 ``test.walk`` (singleton) walks ``items`` items, sleeping ``sleep`` seconds on each, reporting
 progress and checking ``stop_requested`` between items; ``fail=1`` returns an error,
-``raise=1`` raises with ``SECRET`` in the message (set it as zenodo_token to see it masked).  ``test.free`` is the same, not a singleton.
+``raise=1`` raises with ``SECRET`` in the message (set it as
+zenodo_token to see it masked).  ``test.free`` is the same, not a singleton.
 The environment variable DQUEUE_TEST_WALK_MARK names a file touched at each item, so a test can
 see a worker mid-execution.
 """

@@ -71,6 +71,8 @@ class FakeGitLab(ServedFake):
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status); status 0: reset
         self.deliveries: list[tuple[int, str, int]] = []  # (project id, hook url, status) of pushes sent
         self._counts: Counter[str] = Counter()
+        self.in_flight = 0  # API requests being answered now
+        self.peak_in_flight = 0  # the most at once since the last reset_counts()
         self._window = (0.0, 0)  # (start, requests admitted in it)
         self._faults = Faults(GitLabFault, KINDS)
         http = Server(("127.0.0.1", port))
@@ -132,6 +134,12 @@ class FakeGitLab(ServedFake):
         with self.lock:
             self._counts[endpoint] += 1
 
+    def entered(self, delta: int) -> None:
+        """An API request starts (+1) or ends (-1): ``peak_in_flight`` shows a client's concurrency."""
+        with self.lock:
+            self.in_flight += delta
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
     def counts(self) -> dict[str, int]:
         """Requests received by endpoint: group, group_projects, project, hooks_list, hooks_create,
         branch, other (faulted, limited and refused requests included)."""
@@ -140,12 +148,14 @@ class FakeGitLab(ServedFake):
 
     def stats(self) -> dict[str, Any]:
         counts = self.counts()
-        return {"requests": counts, "total": sum(counts.values()), "projects": len(self.state.projects)}
+        return {"requests": counts, "total": sum(counts.values()), "projects": len(self.state.projects),
+                "peak_in_flight": self.peak_in_flight}
 
     def reset_counts(self) -> None:
         with self.lock:
             self._counts.clear()
             self.requests.clear()
+            self.peak_in_flight = self.in_flight
 
     def record(self, method: str, path: str, status: int) -> None:
         if self.keep_requests:
@@ -169,6 +179,10 @@ class FakeGitLab(ServedFake):
     def add_projects(self, n: int, *, commits: int = 3, empty: bool = False) -> list[int]:
         with self.lock:
             return [p.id for p in self.state.add_projects(n, commits, empty)]
+
+    def set_default_branch(self, project_id: int, branch: str) -> None:
+        with self.lock:
+            self.state.projects[project_id].default_branch = branch
 
     def delete_project(self, project_id: int) -> None:
         with self.lock:

@@ -96,21 +96,28 @@ class _Handler(FakeHandler):
             if endpoint.startswith("_fake"):
                 self._control()
             self.fake.count(endpoint)
-            if self.fake.latency > 0:
-                time.sleep(self.fake.latency)
-            fault = self.fake.take_fault(self.command, self._raw_path)
-            if fault is not None and self._apply(fault):
-                return
-            limited = self.fake.over_limit()
-            if limited is not None:
-                raise Answer(429, headers=limited, text="Retry later\n")
-            if not self._authorized():
-                raise Answer(401, {"message": "401 Unauthorized"})
-            self._route()
+            self.fake.entered(1)
+            try:
+                self._api()
+            finally:
+                self.fake.entered(-1)
         except Answer as answer:
             self._reply(answer.status, answer.body, answer.content_type, answer.headers)
         except OSError:
             self.close_connection = True  # the client went away mid-answer
+
+    def _api(self) -> None:
+        if self.fake.latency > 0:
+            time.sleep(self.fake.latency)
+        fault = self.fake.take_fault(self.command, self._raw_path)
+        if fault is not None and self._apply(fault):
+            return
+        limited = self.fake.over_limit()
+        if limited is not None:
+            raise Answer(429, headers=limited, text="Retry later\n")
+        if not self._authorized():
+            raise Answer(401, {"message": "401 Unauthorized"})
+        self._route()
 
     def _endpoint(self) -> str:
         """The name requests are counted under: group, group_projects, project, hooks_list,

@@ -10,11 +10,23 @@ see a worker mid-execution.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from sqlalchemy import Engine
+
+from dqueue import jobs
+from dqueue.batch import launch
 from dqueue.batch.kinds import Result, StepContext, batch_job
+from dqueue.batch.records import Execution
+from dqueue.config import Settings
+from dqueue.store import queue
+from dqueue.store.claim import Claimer
+from dqueue.store.queue import ClaimedJob
+from tests.helpers import wait_until
 
 SECRET = "s3cr3t-batch-token-4821"
 WALK, FREE = "test.walk", "test.free"
@@ -35,7 +47,8 @@ def _walk(ctx: StepContext) -> Result:
         done += 1
         ctx.progress(done, items, write_count=done)
     if str(p.get("raise", "0")) == "1":
-        raise RuntimeError(f"walk broke at item {done}: the server refused {SECRET}")
+        pad = "x" * int(p.get("pad", 0))  # a long message: exit_message keeps it whole
+        raise RuntimeError(f"walk broke at item {done}: the server refused {SECRET}{pad}")
     summary = f"Total items: {items}, walked: {done}"
     errors: list[str] = [f"item {done} refused: bad item"] if str(p.get("fail", "0")) == "1" else []
     context: dict[str, Any] = {"response": {"walked": done}}
@@ -48,3 +61,44 @@ batch_job(WALK, step="testWalkStep", label=LABEL, singleton=True)(_walk)
 @batch_job(FREE, step="testFreeStep", label="Test Free Process")
 def _free(ctx: StepContext) -> Result:
     return _walk(ctx)
+
+
+# -- running an execution in-process, as a worker would ------------------------------------------
+
+def claim(engine: Engine) -> ClaimedJob:
+    """Claim the one due job (the execution's batch.run), as a worker does."""
+    (job,) = Claimer(engine, "host:test pid:1 proc:1").claim(1)
+    return job
+
+
+def run_claimed(engine: Engine, settings: Settings, job: ClaimedJob) -> None:
+    """Run a claimed batch.run job's execution, then finish the job, as the worker would."""
+    from dqueue.batch.runner import Run
+    _, args = jobs.decode_handler(job.handler)
+    Run(engine, settings, int(args["execution_id"]), job.id, job.attempts).go()
+    queue.finish(engine, job)
+
+
+def run_next(engine: Engine, settings: Settings) -> None:
+    run_claimed(engine, settings, claim(engine))
+
+
+@contextmanager
+def running_thread(engine: Engine, settings: Settings, items: int = 400, sleep: float = 0.02,
+                   name: str = WALK) -> Iterator[tuple[Execution, ClaimedJob, threading.Thread]]:
+    """An execution of ``name`` claimed and running on a thread (STARTED when this yields)."""
+    execution = launch.start(engine, settings, name, {"items": items, "sleep": sleep})
+    job = claim(engine)
+    thread = threading.Thread(target=run_claimed, args=(engine, settings, job), daemon=True)
+    thread.start()
+    wait_until(lambda: status(engine, execution.job_execution_id) == "STARTED", 10, message="STARTED")
+    try:
+        yield execution, job, thread
+    finally:
+        thread.join(30)
+        assert not thread.is_alive(), "the batch thread did not stop"
+
+
+def status(engine: Engine, execution_id: int) -> str | None:
+    found = launch.get(engine, execution_id)
+    return None if found is None else (found.status.value if found.status else None)

@@ -89,7 +89,14 @@ def running_thread(engine: Engine, settings: Settings, items: int = 400, sleep: 
     """An execution of ``name`` claimed and running on a thread (STARTED when this yields)."""
     execution = launch.start(engine, settings, name, {"items": items, "sleep": sleep})
     job = claim(engine)
-    thread = threading.Thread(target=run_claimed, args=(engine, settings, job), daemon=True)
+    failures: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run_claimed(engine, settings, job)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            failures.append(exc)
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
     wait_until(lambda: status(engine, execution.job_execution_id) == "STARTED", 10, message="STARTED")
     try:
@@ -97,6 +104,7 @@ def running_thread(engine: Engine, settings: Settings, items: int = 400, sleep: 
     finally:
         thread.join(30)
         assert not thread.is_alive(), "the batch thread did not stop"
+        assert not failures, f"the batch thread raised {failures[0]!r}"
 
 
 def status(engine: Engine, execution_id: int) -> str | None:

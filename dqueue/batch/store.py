@@ -117,9 +117,9 @@ def progress(conn: Connection, execution_id: int, job_id: int, step_id: int, cou
     """Step counters and the progress context, only while the execution runs and is ``job_id``'s."""
     if not owned_update(conn, OWNED, execution_id, job_id, where=[je.c.status.in_(RUNNING)]):
         return False
-    conn.execute(update(se).where(se.c.step_execution_id == step_id).values(
-        **counts, last_updated=utcnow(), version=se.c.version + 1))
-    write_context(conn, sctx, step_id, context)
+    if conn.execute(update(se).where(se.c.step_execution_id == step_id).values(
+            **counts, last_updated=utcnow(), version=se.c.version + 1)).rowcount == 1:
+        write_context(conn, sctx, step_id, context)  # (unless its step row was deleted by hand)
     write_context(conn, jctx, execution_id, context)
     return True
 

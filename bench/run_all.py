@@ -18,24 +18,27 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import common, drain, enqueue, latency, report, zenodo_upload
+from . import common, drain, enqueue, itemsync, latency, report, zenodo_upload
 
 RESULTS = Path(__file__).with_name("results")
 
 FULL: dict[str, dict[str, Any]] = {"drain": {"jobs": 10_000, "workers": [1, 2, 4], "future": 500_000},
         "enqueue": {"jobs": 10_000},
         "latency": {"samples": 300, "idle_seconds": 10.0, "workers": [1, 2], "future": 500_000},
-        "zenodo": {"size_mb": 2048, "rounds": 2}}
+        "zenodo": {"size_mb": 2048, "rounds": 2},
+        "itemsync": {"projects": 1811, "rounds": 2}}
 QUICK: dict[str, dict[str, Any]] = {"drain": {"jobs": 300, "workers": [4], "future": 20_000},
          "enqueue": {"jobs": 300},
          "latency": {"samples": 30, "idle_seconds": 2.0, "workers": [2], "future": 20_000},
-         "zenodo": {"size_mb": 64, "rounds": 1}}
+         "zenodo": {"size_mb": 64, "rounds": 1},
+         "itemsync": {"projects": 200, "rounds": 1}}
 
 SECTIONS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[[dict[str, Any]], list[report.Row]]]] = {
     "drain": (drain.run, report.drain_rows),
     "enqueue": (enqueue.run, report.enqueue_rows),
     "latency": (latency.run, report.latency_rows),
     "zenodo": (zenodo_upload.run, zenodo_upload.rows),
+    "itemsync": (itemsync.run, itemsync.rows),
 }
 
 

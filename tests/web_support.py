@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import signal
+import subprocess
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import requests
@@ -12,6 +16,7 @@ from sqlalchemy import Engine
 from dqueue import config
 from dqueue.web.app import create_app
 from dqueue.web.server import Server
+from tests.helpers import start_cli, wait_until
 
 TOKEN = "web-api-token-0123456789"
 HASHED_TOKEN = "second-web-token-abcdefghij"  # configured by its SHA-256 only
@@ -68,3 +73,32 @@ def assert_json_error(response: requests.Response, status: int) -> dict[str, Any
     assert data["status"] == status and data["error"] and "message" in data
     assert "Traceback" not in response.text and 'File "' not in response.text
     return data
+
+
+LISTENING = re.compile(r"dqueue web listening on (http://\S+)")
+
+
+@contextmanager
+def web_process(db_url: str, log: Path, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], Api]]:
+    """The real ``dqueue web`` on a free port; on exit it must stop on SIGTERM with status 0."""
+    env = {"DQUEUE_WEB_TOKENS": ",".join(TOKENS), **env}
+    proc = start_cli(["web", "--port", "0", *args], db_url, log=log, **env)
+    try:
+        def listening() -> str | None:
+            found = LISTENING.search(log.read_text()) if log.exists() else None
+            if found is None and proc.poll() is not None:
+                raise AssertionError(f"dqueue web exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            return found.group(1) if found else None
+        api = Api(wait_until(listening, timeout=30, message="dqueue web to listen"))
+        yield proc, api
+        api.session.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError(f"dqueue web did not stop on SIGTERM:\n{log.read_text()[-3000:]}") from None
+    assert proc.returncode == 0, log.read_text()[-3000:]

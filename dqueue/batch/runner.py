@@ -63,8 +63,8 @@ class Run:
 
     def _after_crash(self, found: Execution) -> None:
         status = BatchStatus.ABANDONED if found.stop_request == StopRequest.ABANDON else BatchStatus.FAILED
-        message = (f"Marked {status} by dqueue: the worker running it died during attempt {self.attempt - 1} "
-                   f"of job {self.job_id}")
+        message = (f"Marked {status} by dqueue: the worker running it died (its job {self.job_id} was "
+                   f"released by crash detection and came back, attempt {self.attempt})")
         self._end(status, message, expect=[found.status] if found.status else [])
 
     def _start(self, found: Execution) -> None:

@@ -46,7 +46,7 @@ STEP_NAME = "itemSynchronizationStep"
 LABEL = "Item Synchronization Process"
 PROGRESS_EVERY = 5.0  # seconds between progress lines in the log
 TRACEBACKS = 50  # failures reported with their traceback; later ones by message only
-TICK = 0.25  # how often the coordinating thread looks at the items' progress and the stop flag
+TICK = 0.1  # how often the coordinating thread looks at the items' progress and the stop flag
 
 
 def summary(total: int, hooks: int, updated: int, deleted: int) -> str:

@@ -110,3 +110,47 @@ def running_thread(engine: Engine, settings: Settings, items: int = 400, sleep: 
 def status(engine: Engine, execution_id: int) -> str | None:
     found = launch.get(engine, execution_id)
     return None if found is None else (found.status.value if found.status else None)
+
+
+# -- the guard race: ``python -c "from tests.batch_support import race; race()" URL AT N`` -------
+
+def race() -> None:
+    """Start ``test.walk`` from N threads of this process at wall-clock time AT; print JSON counts."""
+    import json
+    import sys
+
+    from dqueue import config
+    from dqueue.store import make_engine
+
+    url, at, n = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+    engine = make_engine(url)
+    settings = config.load(environ={}, database_url=url)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(n)
+
+    def one() -> None:
+        with engine.connect():
+            pass  # a pooled connection ready before the start line
+        barrier.wait()
+        time.sleep(max(0.0, at - time.time()))
+        try:
+            launch.start(engine, settings, WALK)
+            outcomes.append("won")
+        except launch.AlreadyRunning:
+            outcomes.append("refused")
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            outcomes.append(f"error: {type(exc).__name__}: {exc}")
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps(outcomes))
+
+
+def walked(engine: Engine, execution_id: int) -> int:
+    """Items done as the execution's step row says (written at most once a second)."""
+    found = launch.get(engine, execution_id)
+    if found is None or not found.steps:
+        return 0
+    return int(found.steps[-1].counts.get("read_count") or 0)

@@ -65,5 +65,5 @@ def test_every_numeric_section_field_has_a_limit_and_missing_says_what_to_set() 
                 assert "limit" in f.metadata or flat in config.LIMITS, flat
     assert config.Settings().merritt.missing() == ["merritt_base_url", "merritt_collection", "merritt_profile",
                                                    "merritt_user", "merritt_password", "merritt_submitter"]
-    with pytest.raises(config.ConfigError, match="no settings section 'gitlab'"):
-        config.Settings().section("gitlab")
+    with pytest.raises(config.ConfigError, match="no settings section 'nosuchsystem'"):
+        config.Settings().section("nosuchsystem")

@@ -46,6 +46,9 @@ def _walk(ctx: StepContext) -> Result:
         time.sleep(sleep)
         done += 1
         ctx.progress(done, items, write_count=done)
+    if p.get("interrupt"):  # as the worker's monitor interrupts a job: "shutdown" or "timeout"
+        from dqueue.worker.executor import JobInterrupted
+        raise JobInterrupted(str(p["interrupt"]))
     if str(p.get("raise", "0")) == "1":
         pad = "x" * int(p.get("pad", 0))  # a long message: exit_message keeps it whole
         raise RuntimeError(f"walk broke at item {done}: the server refused {SECRET}{pad}")

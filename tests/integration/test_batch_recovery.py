@@ -151,3 +151,19 @@ def test_abandon_reaches_every_running_execution_of_a_free_kind(engine: Engine, 
     assert a.job_instance_id == b.job_instance_id
     assert launch.abandon(engine, settings, a.job_instance_id, wait=0).status == "ABANDONED"
     assert status(engine, a.job_execution_id) == status(engine, b.job_execution_id) == "ABANDONED"
+
+
+@pytest.mark.parametrize(("reason", "ended"), [("shutdown", "STOPPED"), ("timeout", "FAILED")])
+def test_an_interrupted_step_ends_the_execution_and_the_job_goes_on(
+        engine: Engine, settings: Settings, reason: str, ended: str) -> None:
+    from dqueue.worker.executor import JobInterrupted
+    e = launch.start(engine, settings, WALK, {"items": 2, "interrupt": reason})
+    job = claim(engine)
+    with pytest.raises(JobInterrupted):
+        run_claimed(engine, settings, job)
+    after = launch.get(engine, e.job_execution_id)
+    assert after is not None and after.status == ended and [s.status for s in after.steps] == [ended]
+    queue.release(engine, [job])  # the worker hands the job back (shutdown) or retries it (timeout)
+    run_next(engine, settings)  # it finds the execution ended and does nothing more
+    assert status(engine, e.job_execution_id) == ended
+    assert launch.start(engine, settings, WALK).status == "STARTING"

@@ -16,7 +16,7 @@ BATCH = ["--import", "tests.batch_support"]
 
 def _start(db_url: str, *params: str, **env: str) -> dict[str, object]:
     result = run_cli([*BATCH, "executions", "start", WALK, "--json", *(f"--param={p}" for p in params)],
-                     db_url, **env)
+                     db_url, None, 60, **env)
     assert result.returncode == 0, result.stdout + result.stderr
     return dict(json.loads(result.stdout))
 
@@ -57,7 +57,7 @@ def test_a_failure_shows_its_masked_traceback(engine: Engine, db_url: str, tmp_p
     with worker(db_url, log, *BATCH, **env):
         wait_until(lambda: status(engine, int(str(started["jobExecutionId"]))) == "FAILED", 30,
                    message="the execution to fail")
-    shown = run_cli(["executions", "show", str(started["jobExecutionId"])], db_url, **env)
+    shown = run_cli(["executions", "show", str(started["jobExecutionId"])], db_url, None, 60, **env)
     assert "exit code: FAILED" in shown.stdout and "Traceback (most recent call last)" in shown.stdout
     assert "the server refused hidden" in shown.stdout
     assert SECRET not in shown.stdout and SECRET not in log.read_text()

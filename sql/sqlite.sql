@@ -167,3 +167,122 @@ ALTER TABLE stash_engine_resources ADD COLUMN download_uri VARCHAR(1000);
 
 UPDATE dqueue_alembic_version SET version_num='0005' WHERE dqueue_alembic_version.version_num = '0004';
 
+-- Running upgrade 0005 -> 0006
+
+CREATE TABLE batch_job_instance (
+    job_instance_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    version BIGINT, 
+    job_name VARCHAR(100) NOT NULL, 
+    job_key VARCHAR(32) NOT NULL, 
+    CONSTRAINT job_inst_un UNIQUE (job_name, job_key)
+);
+
+CREATE TABLE batch_job_execution (
+    job_execution_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    version BIGINT, 
+    job_instance_id BIGINT NOT NULL, 
+    create_time DATETIME NOT NULL, 
+    start_time DATETIME, 
+    end_time DATETIME, 
+    status VARCHAR(10), 
+    exit_code VARCHAR(2500), 
+    exit_message TEXT, 
+    last_updated DATETIME, 
+    job_configuration_location VARCHAR(2500), 
+    guard_key VARCHAR(100), 
+    running_guard VARCHAR(100) GENERATED ALWAYS AS (CASE WHEN status IN ('STARTING','STARTED','STOPPING') THEN guard_key END) STORED, 
+    stop_request VARCHAR(10), 
+    delayed_job_id BIGINT, 
+    CONSTRAINT job_inst_exec_fk FOREIGN KEY(job_instance_id) REFERENCES batch_job_instance (job_instance_id)
+);
+
+CREATE UNIQUE INDEX batch_job_execution_running_guard ON batch_job_execution (running_guard);
+
+CREATE INDEX batch_job_execution_instance ON batch_job_execution (job_instance_id);
+
+CREATE INDEX batch_job_execution_status ON batch_job_execution (status);
+
+CREATE TABLE batch_job_execution_params (
+    job_execution_id BIGINT NOT NULL, 
+    type_cd VARCHAR(6) NOT NULL, 
+    key_name VARCHAR(100) NOT NULL, 
+    string_val VARCHAR(250), 
+    date_val DATETIME, 
+    long_val BIGINT, 
+    double_val DOUBLE, 
+    identifying CHAR(1) NOT NULL, 
+    CONSTRAINT job_exec_params_fk FOREIGN KEY(job_execution_id) REFERENCES batch_job_execution (job_execution_id)
+);
+
+CREATE INDEX batch_job_execution_params_execution ON batch_job_execution_params (job_execution_id);
+
+CREATE TABLE batch_step_execution (
+    step_execution_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+    version BIGINT NOT NULL, 
+    step_name VARCHAR(100) NOT NULL, 
+    job_execution_id BIGINT NOT NULL, 
+    start_time DATETIME NOT NULL, 
+    end_time DATETIME, 
+    status VARCHAR(10), 
+    commit_count BIGINT, 
+    read_count BIGINT, 
+    filter_count BIGINT, 
+    write_count BIGINT, 
+    read_skip_count BIGINT, 
+    write_skip_count BIGINT, 
+    process_skip_count BIGINT, 
+    rollback_count BIGINT, 
+    exit_code VARCHAR(2500), 
+    exit_message TEXT, 
+    last_updated DATETIME, 
+    CONSTRAINT job_exec_step_fk FOREIGN KEY(job_execution_id) REFERENCES batch_job_execution (job_execution_id)
+);
+
+CREATE INDEX batch_step_execution_execution ON batch_step_execution (job_execution_id);
+
+CREATE TABLE batch_job_execution_context (
+    job_execution_id INTEGER NOT NULL, 
+    short_context VARCHAR(2500) NOT NULL, 
+    serialized_context TEXT, 
+    PRIMARY KEY (job_execution_id), 
+    CONSTRAINT job_exec_ctx_fk FOREIGN KEY(job_execution_id) REFERENCES batch_job_execution (job_execution_id)
+);
+
+CREATE TABLE batch_step_execution_context (
+    step_execution_id INTEGER NOT NULL, 
+    short_context VARCHAR(2500) NOT NULL, 
+    serialized_context TEXT, 
+    PRIMARY KEY (step_execution_id), 
+    CONSTRAINT step_exec_ctx_fk FOREIGN KEY(step_execution_id) REFERENCES batch_step_execution (step_execution_id)
+);
+
+UPDATE dqueue_alembic_version SET version_num='0006' WHERE dqueue_alembic_version.version_num = '0005';
+
+-- Running upgrade 0006 -> 0007
+
+CREATE TABLE items (
+    project_id BIGINT NOT NULL, 
+    path VARCHAR(255) NOT NULL, 
+    default_branch VARCHAR(255), 
+    head_commit VARCHAR(64), 
+    synced_at DATETIME NOT NULL, 
+    PRIMARY KEY (project_id)
+);
+
+CREATE TABLE project_lock (
+    project_id BIGINT NOT NULL, 
+    owner VARCHAR(255) NOT NULL, 
+    locked_at DATETIME NOT NULL, 
+    expires_at DATETIME NOT NULL, 
+    PRIMARY KEY (project_id)
+);
+
+CREATE TABLE item_update_pending (
+    project_id BIGINT NOT NULL, 
+    job_id BIGINT NOT NULL, 
+    created_at DATETIME NOT NULL, 
+    PRIMARY KEY (project_id)
+);
+
+UPDATE dqueue_alembic_version SET version_num='0007' WHERE dqueue_alembic_version.version_num = '0006';
+

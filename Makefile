@@ -24,6 +24,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check dqueue tests bench bin/delayed_job bin/dqueue bin/long_jobs
 	$(BIN)/mypy
 	scripts/check-systemd-unit
+	scripts/check-systemd-unit systemd/dqueue-web.service
 
 ## bench: the benchmarks of docs/benchmarks.md, against MariaDB on 127.0.0.1
 bench: $(VENV)/.installed

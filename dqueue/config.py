@@ -178,12 +178,19 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """The values of every setting marked SECRET that is set, sections' included."""
+    """The values of every setting marked SECRET that is set, sections' included; a list setting
+    (``web_tokens``) gives each of its items."""
     register_sections()
     fields = list(_FIELDS.values()) + list(_SECTION_FIELDS.values())
     names = list(_FIELDS) + list(_SECTION_FIELDS)
-    return [str(getattr(settings, name)) for name, f in zip(names, fields, strict=True)
-            if f.metadata.get("secret") and getattr(settings, name)]
+    found: list[str] = []
+    for name, f in zip(names, fields, strict=True):
+        value = getattr(settings, name) if f.metadata.get("secret") else None
+        if isinstance(value, tuple):
+            found.extend(str(v) for v in value if v)
+        elif value:
+            found.append(str(value))
+    return found
 
 
 # --- The range of every numeric setting ----------------------------------------------------------

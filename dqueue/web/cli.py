@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 import click
 from sqlalchemy import Engine
 
-from .. import config, masking
+from .. import config
 from ..cli.common import AppContext, ConfigFailure
 from ..cli.main import cli
 from ..store import SchemaError, make_engine, migrate
-from .auth import HASH_PREFIX, TokenError, Tokens
+from .auth import TokenError, Tokens
 from .settings import PORT, THREADS, WebSettings
 
 if TYPE_CHECKING:
@@ -73,9 +73,6 @@ def _tokens(web: WebSettings) -> Tokens:
         tokens = Tokens.parse(web.tokens)
     except TokenError as exc:
         raise ConfigFailure(f"setting 'web_tokens': {exc}") from None
-    for token in web.tokens:
-        if not token.lower().startswith(HASH_PREFIX):
-            masking.add_secret(token)  # a list setting: the masker learns each value, not the list
     return tokens
 
 

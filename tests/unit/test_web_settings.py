@@ -38,14 +38,12 @@ def test_out_of_range_values_are_refused_with_the_setting_named(name: str, value
     assert name.removeprefix("DQUEUE_").lower() in str(caught.value)
 
 
-def test_tokens_are_secret_settings_and_each_plain_one_is_masked_by_dqueue_web() -> None:
-    from dqueue.web.cli import _tokens
+def test_tokens_are_secret_settings_and_each_plain_one_is_masked() -> None:
     hashed = "sha256:" + "b" * 64
     settings = config.load(environ={"DQUEUE_WEB_TOKENS": f"the-only-token-xyz,{hashed}"})
     assert "the-only-token-xyz" not in repr(settings.web)
     try:
-        masking.register_settings(settings)
-        _tokens(settings.web)  # what 'dqueue web' does at start
+        masking.register_settings(settings)  # what every process does at start
         assert masking.mask("got the-only-token-xyz in a message") == "got hidden in a message"
     finally:
         masking.forget_secrets()

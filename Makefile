@@ -12,7 +12,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## demo: set up the SQLite default under ./var, run sample jobs, three Zenodo copies (fake Zenodo) and a Merritt deposit (fake Merritt) through two workers
+## demo: set up the SQLite default under ./var, run sample jobs, three Zenodo copies (fake Zenodo), a Merritt deposit (fake Merritt) and a full item sync (fake GitLab) through two workers
 demo: $(VENV)/.installed
 	$(BIN)/dqueue demo
 

@@ -18,6 +18,7 @@ from ..worker import run_pool
 from ..zenodo import jobs as zenodo_jobs
 from ..zenodo import store as zenodo_copies
 from .common import AppContext
+from .demo_itemsync import DemoGitLab, show_execution, start_sync
 from .demo_repository import DemoMerritt, show_history, submit_version
 from .main import cli
 
@@ -33,14 +34,18 @@ from .main import cli
 @click.option("--merritt/--no-merritt", default=True, show_default=True,
               help="Also deposit a dataset version in a fake Merritt on 127.0.0.1 (dqueue.testing.merritt), "
               "with its files served from var/demo/merritt-staging.")
+@click.option("--itemsync/--no-itemsync", default=True, show_default=True,
+              help="Also run the full item sync (itemSynchronizationJob) against a fake GitLab item bank on "
+              "127.0.0.1 (dqueue.testing.gitlab): webhooks added, heads ingested into 'items'.")
 @click.pass_obj
-def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -> None:
+def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool, itemsync: bool) -> None:
     """Show dqueue working: create the schema, enqueue jobs, run workers until the queue is empty.
 
     Writes sample files under var/demo/, enqueues one sample.checksum job per file plus a job
     that fails once and is retried with backoff, and sends three versions of a dataset made of
     those files to a fake Zenodo, newest first, and submits one version of another dataset to a
-    fake Merritt (deposit, then completion checks); then runs N workers in burst mode.
+    fake Merritt (deposit, then completion checks), and starts the full item sync of a fake GitLab
+    item bank; then runs N workers in burst mode.
     """
     before, after = migrate.upgrade(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
@@ -73,13 +78,23 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -
         try:
             repository = DemoMerritt(folder)
         except click.ClickException:
-            if fake is not None:
-                fake[0].terminate()
-                fake[0].wait(10)
+            _stop(fake, None)
             raise
         settings = repository.settings(settings)
         deposited, deposit_job = submit_version(app, settings, folder / "sample-0.bin")
         ids.append(deposit_job)
+    bank = None
+    execution: int | None = None
+    if itemsync:
+        try:
+            bank = DemoGitLab()
+        except click.ClickException:
+            _stop(fake, repository)
+            raise
+        settings = bank.settings(settings)
+        sync = start_sync(app, settings)
+        execution = sync.job_execution_id
+        ids.append(int(sync.delayed_job_id or 0))
     click.echo(f"enqueued {len(ids)} jobs; starting {count} workers in burst mode")
     app.engine.dispose()
     started = time.monotonic()
@@ -90,11 +105,7 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -
                 break
             time.sleep(0.3)
     finally:
-        if fake is not None:
-            fake[0].terminate()
-            fake[0].wait(10)
-        if repository is not None:
-            repository.stop()
+        _stop(fake, repository, bank)
     waiting, failed = _remaining(app)
     click.echo(f"done in {time.monotonic() - started:.1f}s: {len(ids) - waiting - failed} jobs "
                f"completed, {waiting} waiting, {failed} failed")
@@ -104,6 +115,8 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -
         _show_copies(app)
     if deposited is not None:
         show_history(app, deposited)
+    if execution is not None:
+        show_execution(app, execution)
     click.echo("next, from the same directory (.venv/bin on your PATH):\n"
                "  dqueue jobs stats\n"
                "  dqueue --import dqueue.samples enqueue sample.sleep --args '{\"seconds\": 2}'\n"
@@ -112,6 +125,17 @@ def demo(app: AppContext, files: int, count: int, zenodo: bool, merritt: bool) -
 
 
 FAKE_TOKEN = "demo-token"
+
+
+def _stop(fake: tuple[subprocess.Popen[str], str] | None, repository: DemoMerritt | None,
+          bank: DemoGitLab | None = None) -> None:
+    if fake is not None:
+        fake[0].terminate()
+        fake[0].wait(10)
+    if repository is not None:
+        repository.stop()
+    if bank is not None:
+        bank.stop()
 
 
 def _start_fake_zenodo() -> tuple[subprocess.Popen[str], str]:

@@ -20,14 +20,15 @@ from .common import AppContext
 USER, PASSWORD = "demo-merritt", "demo-merritt-password"
 
 
-def _program(args: list[str], what: str) -> tuple[subprocess.Popen[str], str]:
+def start_program(args: list[str], what: str, disable: str = "--no-merritt") -> tuple[subprocess.Popen[str], str]:
+    """``python -m ARGS`` serving a fake; its first line of output is its URL."""
     proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("http://"):
         proc.terminate()
         proc.wait(10)
-        raise click.ClickException(f"{what} (python -m {args[0]}) did not start; --no-merritt runs the demo "
+        raise click.ClickException(f"{what} (python -m {args[0]}) did not start; {disable} runs the demo "
                                    "without it")
     return proc, url
 
@@ -39,11 +40,11 @@ class DemoMerritt:
         self.staging = (folder / "merritt-staging").resolve()
         self.staging.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[str]] = []
-        merritt, self.url = _program(["dqueue.testing.merritt", "--port", "0", "--user", USER, "--password",
+        merritt, self.url = start_program(["dqueue.testing.merritt", "--port", "0", "--user", USER, "--password",
                                       PASSWORD, "--visible-after", "0.5"], "the fake Merritt")
         self.procs.append(merritt)
         try:
-            web, self.web_url = _program(["dqueue.testing.static", "--dir", str(self.staging), "--port", "0"],
+            web, self.web_url = start_program(["dqueue.testing.static", "--dir", str(self.staging), "--port", "0"],
                                          "the staging web server")
         except click.ClickException:
             self.stop()

@@ -3,6 +3,7 @@ from an installed package: the fake Zenodo it needs ships in ``dqueue.testing``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,5 +40,8 @@ def test_demo_runs_the_sample_jobs_and_the_zenodo_copies_outside_a_checkout(sqli
     history = out.split("stash_engine_repo_queue_states of resource", 1)[1]
     assert [line.split()[1] for line in history.splitlines()[1:4]] == ["enqueued", "processing", "completed"]
     assert "download URI: http://127.0.0.1:" in history and "/d/ark%3A%2F" in history
+    assert re.search(r"batch_job_execution \d+: COMPLETED, exit message: Total item bank ids: 120, number of "
+                     r"items requiring project webhook: 110, number of items updated: 120", out), out[-2000:]
+    assert "Item Synchronization Process starting.  Job execution id: " in result.stderr
     assert (tmp_path / "var" / "demo").is_dir()  # it worked in the directory it was started in
     assert "No module named" not in result.stderr

@@ -279,7 +279,8 @@ class Worker:
     def _run_batch(self, batch: list[ClaimedJob]) -> None:
         with self._lock:
             self.pending = list(batch)
-        while self.stop_requested_at is None:
+        # Per job too: a claim under way as the supervisor died may return a later job (run() releases it).
+        while self.stop_requested_at is None and not self.orphaned():
             with self._lock:
                 if not self.pending:
                     return
@@ -370,8 +371,7 @@ class Worker:
             log.info("job.%s %s delay=%.1fs note=%s", kind, ids, delay, outcome.error)
 
     def orphaned(self) -> bool:
-        """Whether our supervisor is gone (then stop, as on SIGTERM).  Checked before every
-        claim too, not only by the monitor: a worker must not claim once it is orphaned."""
+        """Whether our supervisor is gone (then stop, as on SIGTERM); checked before every claim and job."""
         if not self.lifeline.broken():
             return False
         if self.stop_requested_at is None:

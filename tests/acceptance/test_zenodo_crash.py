@@ -28,7 +28,7 @@ def test_sigkill_mid_upload_resumes_and_keeps_finished_files(engine: Engine, db_
                    message="the upload of b.bin to start")
         (pid,) = [p["pid"] for p in processes.list_processes(engine) if p["kind"] == "worker"]
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: [c.state for c in copies(engine)] == ["finished"], 20,
+        wait_until(lambda: [c.state for c in copies(engine)] == ["finished"], 60,
                    message="the copy to resume in a new worker and finish")
     (copy,) = copies(engine)
     assert copy.retries == 2  # two real starts: the killed one and the resumed one

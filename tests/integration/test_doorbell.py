@@ -1,8 +1,11 @@
 """The same-host doorbell: rung after commit, wakes an idle worker, never loses or blocks a job."""
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -13,8 +16,17 @@ from tests.helpers import job_rows, wait_until
 from tests.workers import lines, worker
 
 
-def _bell_settings(db_url: str, tmp_path: Path) -> config.Settings:
-    return config.load(environ={}, database_url=db_url, doorbell_dir=str(tmp_path / "bell"))
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory: a socket path past 108 bytes turns the doorbell off (logged), and pytest's
+    tmp_path under pytest-xdist (.../popen-gw3/test_a_long_name_mariadb_0/) is that long."""
+    folder = Path(tempfile.mkdtemp(prefix="bell-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _bell_settings(db_url: str, base: Path) -> config.Settings:
+    return config.load(environ={}, database_url=db_url, doorbell_dir=str(base / "bell"))
 
 
 def test_ring_wakes_listeners_and_clears_dead_ones(tmp_path: Path) -> None:
@@ -37,8 +49,8 @@ def test_doorbells_can_be_turned_off() -> None:
     assert doorbell.Doorbell.open(None) is None and doorbell.ring(None) == 0
 
 
-def test_a_joined_enqueue_rings_only_after_the_callers_commit(engine: Engine, db_url: str, tmp_path: Path) -> None:
-    settings = _bell_settings(db_url, tmp_path)
+def test_a_joined_enqueue_rings_only_after_the_callers_commit(engine: Engine, db_url: str, short_tmp: Path) -> None:
+    settings = _bell_settings(db_url, short_tmp)
     bell = doorbell.Doorbell.open(settings.doorbell_folder())
     assert bell is not None
     c = client.Client(settings, engine=engine)
@@ -50,10 +62,10 @@ def test_a_joined_enqueue_rings_only_after_the_callers_commit(engine: Engine, db
     bell.close()
 
 
-def test_a_local_enqueue_wakes_an_idle_worker_before_its_next_poll(engine: Engine, db_url: str,
-                                                                 tmp_path: Path) -> None:
-    out, bell_dir = tmp_path / "out", tmp_path / "bell"
-    c = client.Client(_bell_settings(db_url, tmp_path), engine=engine)
+def test_a_local_enqueue_wakes_an_idle_worker_before_its_next_poll(engine: Engine, db_url: str, tmp_path: Path,
+                                                                 short_tmp: Path) -> None:
+    out, bell_dir = tmp_path / "out", short_tmp / "bell"
+    c = client.Client(_bell_settings(db_url, short_tmp), engine=engine)
     with worker(db_url, tmp_path / "log", DQUEUE_SLEEP_DELAY="30", DQUEUE_DOORBELL_DIR=str(bell_dir)):
         wait_until(lambda: list(bell_dir.glob("*/*.sock")), 10, message="the worker's doorbell")
         # The first job proves the worker polls; once it has run, the worker's next claim finds

@@ -72,6 +72,7 @@ def insert_execution(conn: Connection, instance_id: int, guard_key: str | None, 
     execution_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     if params:
         conn.execute(insert(jp), [p.row(execution_id) for p in params])
+    write_context(conn, jctx, execution_id, {})  # created with the execution, as Spring does
     return execution_id, attach(conn, OWNED, execution_id, job_for(execution_id))
 
 
@@ -102,7 +103,9 @@ def begin(conn: Connection, execution_id: int, job_id: int, step_name: str) -> i
     result = conn.execute(insert(se).values(
         version=0, step_name=step_name, job_execution_id=execution_id, start_time=utcnow(),
         last_updated=utcnow(), status=BatchStatus.STARTED.value, **{c: 0 for c in COUNTS}))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    step_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    write_context(conn, sctx, step_id, {})
+    return step_id
 
 
 def still_mine(conn: Connection, execution_id: int, job_id: int) -> bool:
@@ -119,8 +122,8 @@ def progress(conn: Connection, execution_id: int, job_id: int, step_id: int, cou
         return False
     if conn.execute(update(se).where(se.c.step_execution_id == step_id).values(
             **counts, last_updated=utcnow(), version=se.c.version + 1)).rowcount == 1:
-        write_context(conn, sctx, step_id, context)  # (unless its step row was deleted by hand)
-    write_context(conn, jctx, execution_id, context)
+        write_context(conn, sctx, step_id, context, create=False)  # (unless its step row was deleted by hand)
+    write_context(conn, jctx, execution_id, context, create=False)
     return True
 
 
@@ -143,7 +146,8 @@ def end(conn: Connection, execution_id: int, status: BatchStatus, exit_message: 
         status=status.value, exit_code=status.value, end_time=utcnow(), last_updated=utcnow(),
         exit_message=exit_message if status is BatchStatus.FAILED else None, version=se.c.version + 1))
     if context is not None:  # added to what is there (the tasklet's last progress stays)
-        write_context(conn, jctx, execution_id, {**(read_context(conn, jctx, execution_id) or {}), **context})
+        write_context(conn, jctx, execution_id, {**(read_context(conn, jctx, execution_id) or {}), **context},
+                      create=False)
     return True
 
 
@@ -157,12 +161,15 @@ def request_stop(conn: Connection, execution_id: int, request: StopRequest) -> b
 
 # -- contexts -------------------------------------------------------------------------------------
 
-def write_context(conn: Connection, table: Any, key: int, data: dict[str, Any]) -> None:
+def write_context(conn: Connection, table: Any, key: int, data: dict[str, Any], create: bool = True) -> None:
+    """Write a context row; a running job's writes pass ``create=False``: a context deleted by hand
+    (the runbook's DELETEs, context tables first) stays deleted, or the next DELETE, of the
+    execution, would fail on the foreign key the job just re-created."""
     text = json.dumps(data, sort_keys=True, default=str)
     short = text if len(text) <= SHORT_CONTEXT else text[:SHORT_CONTEXT - 4] + " ..."  # as Spring cuts it
     key_col = table.c[table.primary_key.columns.keys()[0]]
     values = {"short_context": short, "serialized_context": text}
-    if conn.execute(update(table).where(key_col == key).values(**values)).rowcount == 0:
+    if conn.execute(update(table).where(key_col == key).values(**values)).rowcount == 0 and create:
         conn.execute(insert(table).values({key_col.name: key, **values}))
 
 

@@ -177,3 +177,29 @@ def test_all_six_deletes_with_nothing_running_then_a_fresh_instance(engine: Engi
     assert fresh.job_instance_id != first.job_instance_id  # ids are never reused
     run_next(engine, settings)
     assert [e.status for e in launch.listing(engine)] == ["COMPLETED"]
+
+
+def test_a_live_jobs_writes_never_recreate_contexts_deleted_by_hand(engine: Engine, settings: Settings) -> None:
+    """The runbook deletes the context tables before batch_job_execution: a progress or end write
+    landing in between must not re-create a context row, or that DELETE fails on its foreign key."""
+    from dqueue.batch import store
+    from dqueue.batch.status import BatchStatus
+    from dqueue.store.queue import transaction
+    started = launch.start(engine, settings, WALK, {"items": 1})
+    job_id = int(started.delayed_job_id or 0)
+    with transaction(engine) as conn:
+        step_id = store.begin(conn, started.job_execution_id, job_id, "walkStep")
+    assert step_id is not None
+    assert scalar(engine, "SELECT COUNT(*) FROM batch_job_execution_context") == 1
+    assert scalar(engine, "SELECT COUNT(*) FROM batch_step_execution_context") == 1
+    for statement in DELETES[:1] + DELETES[2:3]:  # both context tables, the step row kept
+        sql(engine, statement)
+    with transaction(engine) as conn:
+        assert store.progress(conn, started.job_execution_id, job_id, step_id, {"read_count": 1}, {"done": 1})
+        assert store.end(conn, started.job_execution_id, BatchStatus.COMPLETED, "done", job_id=job_id,
+                         context={"done": 1})
+    assert scalar(engine, "SELECT COUNT(*) FROM batch_job_execution_context") == 0
+    assert scalar(engine, "SELECT COUNT(*) FROM batch_step_execution_context") == 0
+    for statement in DELETES[1:2] + DELETES[3:]:
+        sql(engine, statement)  # the foreign keys let every DELETE through
+    assert scalar(engine, "SELECT COUNT(*) FROM batch_job_execution") == 0

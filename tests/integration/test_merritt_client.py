@@ -29,7 +29,7 @@ from tests.repository_support import PASSWORD, USER
 
 @pytest.fixture
 def fake() -> Iterator[FakeMerritt]:
-    with FakeMerritt(USER, PASSWORD, fetch_timeout=5) as f:
+    with FakeMerritt(USER, PASSWORD, fetch_timeout=5, visible_after=2.0) as f:  # "not yet found" is no race
         yield f
 
 

@@ -12,7 +12,7 @@
 Credentials come from an auth object (``Bearer``, ``Basic``) that adds them only for the
 service's own origin, never in a URL; every line handed to the ``log`` writer and every
 exception message passes through ``masking.mask`` with the credentials.  ``pace`` is called
-before each request: ``Pacer`` spaces requests to a named service across every worker and host.
+before each request (pace.py: ``Pacer`` across workers and hosts, ``RateGate`` in one process).
 A ``gate`` (``RateGate``) is the in-process alternative for a client shared by many threads: it caps
 their common rate, and a 429 seen by one thread holds every thread until the wait it asked for.
 A capability subclasses ``HttpClient`` to give its errors its own names (``ZenodoRejected``…)
@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import email.utils
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -35,9 +33,10 @@ from requests.auth import AuthBase, HTTPBasicAuth
 
 from .backoff import Backoff
 from .masking import mask
+from .pace import Pacer, RateGate
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+__all__ = ["HttpError", "Rejected", "Transient", "RateLimited", "TokenHeader", "Bearer", "Basic", "make_session",
+           "Pacer", "RateGate", "HttpClient", "rate_limit_wait"]
 
 T = TypeVar("T")
 LOG_BODY = 2000  # characters of a response body kept in a log line or an error
@@ -102,8 +101,10 @@ class _OriginAuth(AuthBase):
         return r
 
 
-class Bearer(_OriginAuth):
-    """``Authorization: Bearer <token>`` (Zenodo, GitLab)."""
+class TokenHeader(_OriginAuth):
+    """A token sent in one header, as ``<prefix><token>``."""
+    header: ClassVar[str] = "Authorization"
+    prefix: ClassVar[str] = ""
 
     def __init__(self, base_url: str, token: str) -> None:
         super().__init__(base_url)
@@ -113,7 +114,12 @@ class Bearer(_OriginAuth):
         return (self.token,)
 
     def apply(self, r: requests.PreparedRequest) -> None:
-        r.headers["Authorization"] = f"Bearer {self.token}"
+        r.headers[self.header] = f"{self.prefix}{self.token}"
+
+
+class Bearer(TokenHeader):
+    """``Authorization: Bearer <token>`` (Zenodo, GitLab)."""
+    prefix = "Bearer "
 
 
 class Basic(_OriginAuth):
@@ -159,73 +165,6 @@ def make_session(auth: AuthBase | None, headers: Mapping[str, str] | None = None
     session.auth = auth
     session.headers.update(headers or {})
     return session
-
-
-# -- pacing ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Pacer:
-    """Spaces requests to service ``name`` at least ``interval`` seconds apart across every worker
-    and host, by the ``dqueue_pacing`` row of that name (see store/pacing.py)."""
-    engine: Engine
-    name: str
-    interval: float
-    sleep: Callable[[float], None] = time.sleep
-
-    def __call__(self) -> None:
-        from .store import pacing  # the HTTP layer needs the database only when pacing is used
-        wait = pacing.reserve(self.engine, self.name, self.interval)
-        if wait > 0:
-            self.sleep(wait)
-
-
-class RateGate:
-    """At most ``rate`` requests per second from every thread of one process that shares it, and a
-    pause for all of them when the service says so (``hold``).
-
-    Each call reserves the next free slot, ``1/rate`` seconds after the previous one, and sleeps
-    until it; slots are handed out from the schedule, not from when a sleeper woke, so the rate is
-    kept however late the threads run.  ``hold(s)`` moves every slot to at least ``s`` seconds from
-    now: a thread that reserved a slot before the hold checks again when it wakes.  ``rate`` 0 means
-    unpaced (holds still apply).  ``clock`` and ``sleep`` are injectable so tests need no timing.
-    """
-
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate < 0:
-            raise ValueError("rate must be >= 0")
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock
-        self.sleep = sleep
-        self._lock = threading.Lock()
-        self._next = float("-inf")  # the earliest free slot
-        self._held_until = float("-inf")
-
-    def __call__(self) -> None:
-        """Wait for this thread's turn."""
-        while True:
-            with self._lock:
-                now = self.clock()
-                slot = max(self._next, now, self._held_until)
-                self._next = slot + self.interval
-                wait = slot - now
-            if wait > 0:
-                self.sleep(wait)
-            with self._lock:
-                if self._held_until <= self.clock():
-                    return
-            # a hold came while this thread slept: its slot is void, queue again after the hold
-
-    def hold(self, seconds: float) -> None:
-        """No thread passes before ``seconds`` from now (a longer hold already set stays)."""
-        with self._lock:
-            self._held_until = max(self._held_until, self.clock() + seconds)
-
-    @property
-    def held_for(self) -> float:
-        """Seconds the gate is still held (0 when it is not)."""
-        with self._lock:
-            return max(0.0, self._held_until - self.clock())
 
 
 # -- the client ------------------------------------------------------------------------------

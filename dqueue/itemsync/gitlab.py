@@ -70,18 +70,9 @@ class Project:
                    str(data.get("name") or ""), data.get("default_branch") or None)
 
 
-class PrivateToken(http._OriginAuth):
+class PrivateToken(http.TokenHeader):
     """``PRIVATE-TOKEN: <token>``, GitLab's own header for personal and project access tokens."""
-
-    def __init__(self, base_url: str, token: str) -> None:
-        super().__init__(base_url)
-        self.token = token
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self.token,)
-
-    def apply(self, r: requests.PreparedRequest) -> None:
-        r.headers["PRIVATE-TOKEN"] = self.token
+    header = "PRIVATE-TOKEN"
 
 
 class GitLabClient(http.HttpClient):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from dqueue.testing.gitlab_state import HOOK_EVENTS, ORDER_BY, Project
-from dqueue.testing.server import FakeHandler, QuietServer
+from dqueue.testing.server import DispatchingHandler, QuietServer
 
 if TYPE_CHECKING:
     from dqueue.testing.gitlab import FakeGitLab, GitLabFault
@@ -67,20 +67,8 @@ def not_found(what: str = "") -> Answer:
     return Answer(404, {"message": f"404 {what} Not Found"} if what else {"error": "404 Not Found"})
 
 
-class _Handler(FakeHandler):
+class _Handler(DispatchingHandler):
     server_version = "nginx"
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
 
     @property
     def fake(self) -> FakeGitLab:

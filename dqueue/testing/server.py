@@ -50,6 +50,18 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.wfile = io.BytesIO()  # http.server flushes wfile after every request
 
 
+class DispatchingHandler(FakeHandler):
+    """A fake whose GET, POST, PUT and DELETE all go through its ``_dispatch`` (it routes by path)."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_GET
+
+    def _dispatch(self) -> None:
+        raise NotImplementedError
+
+
 class ServedFake:
     """A fake served from a daemon thread; its ``__init__`` binds the server and calls ``_listen``."""
 

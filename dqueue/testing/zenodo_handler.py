@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from dqueue.testing.server import FakeHandler, QuietServer
+from dqueue.testing.server import DispatchingHandler, QuietServer
 from dqueue.testing.zenodo_state import ApiError
 
 if TYPE_CHECKING:
@@ -29,20 +29,8 @@ class Server(QuietServer):
         super().__init__(address, _Handler)
 
 
-class _Handler(FakeHandler):
+class _Handler(DispatchingHandler):
     server_version = "FakeZenodo/1.0"
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
 
     @property
     def fake(self) -> FakeZenodo:

@@ -121,14 +121,15 @@ def test_workers_of_a_killed_supervisor_are_seen_refuse_a_start_and_are_stopped(
 
 
 def test_stop_lets_the_orphaned_workers_finish_their_job(db_url: str, workdir: Path, engine: Engine) -> None:
-    supervisor = started_pid(dj(["start", "-n", "2", *SAMPLES], db_url, workdir, DQUEUE_GRACE_PERIOD="10"))
-    job = enqueue(db_url, workdir, "sample.sleep", {"seconds": 4})  # outlasts the CLI's start-up
+    supervisor = started_pid(dj(["start", "-n", "2", *SAMPLES], db_url, workdir, DQUEUE_GRACE_PERIOD="20"))
+    # The job must outlast two CLI start-ups on a loaded machine (4 s did not, with 4 test processes).
+    job = enqueue(db_url, workdir, "sample.sleep", {"seconds": 10})
     wait_until(lambda: scalar(engine, "SELECT locked_by FROM delayed_jobs WHERE id = :id", id=job),
                10, message="the job claimed")
     os.kill(supervisor, signal.SIGKILL)
     wait_until(lambda: not pidfile.is_alive(supervisor), 10, message="the supervisor gone")
 
-    stop = dj(["stop"], db_url, workdir, DQUEUE_GRACE_PERIOD="10")
+    stop = dj(["stop"], db_url, workdir, DQUEUE_GRACE_PERIOD="20")
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert "whose supervisor is gone" in stop.stdout
     assert "SIGKILL" not in stop.stderr  # a graceful stop: the job had time to finish

@@ -219,3 +219,12 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def vm_hwm_kb(pid: int) -> int:
+    """A process's peak resident memory (VmHWM) in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM")

@@ -119,14 +119,6 @@ def floor(url: str, rate: float, concurrency: int) -> dict[str, Any]:
 
 # -- dqueue ----------------------------------------------------------------------------------------
 
-def vm_hwm_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
-
-
 def dqueue_env(db: str, url: str, work: Path, rate: float, concurrency: int) -> dict[str, str]:
     return {**common.cli_env(), "DQUEUE_DATABASE_URL": db, "DQUEUE_GITLAB_BASE_URL": url,
             "DQUEUE_GITLAB_GROUP": "item-bank/items", "DQUEUE_GITLAB_TOKEN": TOKEN,
@@ -150,7 +142,7 @@ def one_sync(env: dict[str, str], url: str, worker: int, peak: list[int]) -> dic
         execution_id = launch.start(engine, settings, "itemSynchronizationJob").as_dict()["jobExecutionId"]
 
         def ended() -> dict[str, Any] | None:
-            peak[0] = max(peak[0], vm_hwm_kb(worker))
+            peak[0] = max(peak[0], common.vm_hwm_kb(worker))
             record = launch.get(engine, execution_id)
             found = record.as_dict() if record is not None else None
             return found if found is not None and found["status"] not in RUNNING else None
@@ -188,7 +180,7 @@ def dqueue_sync(url: str, rate: float, concurrency: int) -> dict[str, Any]:
             first = one_sync(env, url, worker, peak)
             common.log(f"itemsync: first run (ingest) {first['seconds']:.2f} s: {first['exit_message']}")
             second = one_sync(env, url, worker, peak)
-            peak[0] = max(peak[0], vm_hwm_kb(worker))
+            peak[0] = max(peak[0], common.vm_hwm_kb(worker))
         finally:
             common.stop_process(sup, 30)
             log.close()

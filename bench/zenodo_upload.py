@@ -64,14 +64,6 @@ def raw_put(url: str, path: Path) -> dict[str, float]:
     return {"seconds": seconds, "mb_per_s": path.stat().st_size / seconds / 1e6}
 
 
-def vm_hwm_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM")
-
-
 def dqueue_copy(url: str, path: Path, work: Path) -> dict[str, float]:
     db = f"sqlite:///{work / 'bench.sqlite3'}"
     env = {**common.cli_env(), "DQUEUE_DATABASE_URL": db, "DQUEUE_ZENODO_URL": url,
@@ -96,7 +88,7 @@ def dqueue_copy(url: str, path: Path, work: Path) -> dict[str, float]:
 
         def finished() -> bool:
             nonlocal peak
-            peak = max(peak, vm_hwm_kb(worker))
+            peak = max(peak, common.vm_hwm_kb(worker))
             state = _query(env, "SELECT state FROM stash_engine_zenodo_copies")
             if state == "error":
                 info = _query(env, "SELECT error_info FROM stash_engine_zenodo_copies")
@@ -104,7 +96,7 @@ def dqueue_copy(url: str, path: Path, work: Path) -> dict[str, float]:
             return state == "finished"
         common.wait_until(finished, 1800, interval=0.2)
         whole = time.monotonic() - started
-        peak = max(peak, vm_hwm_kb(worker))
+        peak = max(peak, common.vm_hwm_kb(worker))
     finally:
         sup.send_signal(signal.SIGTERM)
         sup.wait(60)

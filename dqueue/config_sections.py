@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .backoff import Backoff
+
 
 @dataclass(frozen=True)
 class SectionSpec:
@@ -46,6 +48,27 @@ def section(name: str) -> Any:
         _SECTIONS[name] = SectionSpec(name, cls, builtin)
         return cls
     return register
+
+
+class HttpSection:
+    """What every section of an HTTP service derives from its ``connect_timeout``, ``read_timeout``,
+    ``attempts`` and ``backoff`` fields, and the names of its required fields left unset."""
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+    backoff: float
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def http_policy(self) -> Backoff:
+        return Backoff(attempts=self.attempts, base=self.backoff)
+
+    def unset(self, prefix: str, needed: tuple[str, ...]) -> list[str]:
+        """``needed`` fields that are empty, as ``<prefix>_<field>`` setting names."""
+        return [f"{prefix}_{name}" for name in needed if not getattr(self, name)]
 
 
 def sections() -> dict[str, SectionSpec]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backoff import Backoff
 from ..config import COUNT, POSITIVE, SECRET, ZERO_OK, section
+from ..config_sections import HttpSection
 from ..config_values import Limit
 
 PER_PAGE = Limit(1, inclusive=True, high=100)  # GitLab answers at most 100 per page whatever is asked
@@ -29,7 +29,7 @@ RATE = Limit(0, inclusive=True, high=100_000)
 
 @section("gitlab")
 @dataclass(frozen=True)
-class GitLabSettings:
+class GitLabSettings(HttpSection):
     base_url: str = field(default="", metadata={"url": True})
     group: str = ""  # full path (item-bank/items) or numeric id
     token: str = field(default="", repr=False, metadata=SECRET)
@@ -47,18 +47,10 @@ class GitLabSettings:
     max_wait: float = field(default=300.0, metadata={"limit": ZERO_OK})  # total 429 wait per request
     lock_lease: float = field(default=60.0, metadata={"limit": POSITIVE})  # per-item lock lease, s
 
-    @property
-    def timeouts(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)
-
-    @property
-    def http_policy(self) -> Backoff:
-        return Backoff(attempts=self.attempts, base=self.backoff)
-
     def missing(self) -> list[str]:
         """The settings a sync needs that are not set, as ``gitlab_<field>`` names."""
         needed = ("base_url", "group", "token", "webhook_url", "webhook_secret")
-        return [f"gitlab_{name}" for name in needed if not getattr(self, name)]
+        return self.unset("gitlab", needed)
 
     def ignored(self, project_id: int, path: str) -> bool:
         """Whether the ignore list names this project, by id or by full path."""

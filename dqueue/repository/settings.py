@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..backoff import Backoff
 from ..config import COUNT, POSITIVE, SECRET, ZERO_OK, section
+from ..config_sections import HttpSection
 
 
 @section("merritt")
 @dataclass(frozen=True)
-class MerrittSettings:
+class MerrittSettings(HttpSection):
     base_url: str = field(default="", metadata={"url": True})
     collection: str = ""
     profile: str = ""
@@ -40,15 +40,7 @@ class MerrittSettings:
     backoff: float = field(default=2.0, metadata={"limit": ZERO_OK})  # first wait between them
     request_interval: float = field(default=0.0, metadata={"limit": ZERO_OK})  # pacing, all workers
 
-    @property
-    def timeouts(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)
-
-    @property
-    def http_policy(self) -> Backoff:
-        return Backoff(attempts=self.attempts, base=self.backoff)
-
     def missing(self) -> list[str]:
         """The settings a deposit needs that are not set, as ``merritt_<field>`` names."""
         needed = ("base_url", "collection", "profile", "user", "password", "submitter")
-        return [f"merritt_{name}" for name in needed if not getattr(self, name)]
+        return self.unset("merritt", needed)
